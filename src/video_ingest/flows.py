@@ -1,0 +1,255 @@
+"""The Prefect flows: `ingest-batch` (one task run per video) and `bulk-video-ingest`.
+
+The logic lives in pure modules (window, slots ledger, summary, batches); this
+module wires it to Prefect: one `process-video` task run per item, named after its
+ID, tagged, retried with exponential backoff and jitter; outcomes taken from each
+run's final state, never from a counter of submissions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from functools import lru_cache
+from typing import Any, Callable
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
+from prefect.runtime import task_run as task_run_runtime
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from video_ingest.batches import split_batches
+from video_ingest.handlers import PermanentItemError, build_handler
+from video_ingest.manifest import VideoItem
+from video_ingest.settings import IngestSettings, load_settings
+from video_ingest.slots import SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
+from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
+from video_ingest.window import InflightWindow
+
+OUTCOMES_ARTIFACT_KEY = "ingest-batch-outcomes"
+
+# Local listeners for per-item progress (the CLI's progress bar). Only in-process
+# runs call them; batches running as Kubernetes Jobs report through the API.
+progress_listeners: list[Callable[[ItemOutcome], None]] = []
+
+
+@lru_cache(maxsize=1)
+def _settings() -> IngestSettings:
+    return load_settings()
+
+
+@lru_cache(maxsize=8)
+def _handler(name: str):
+    return build_handler(name, _settings())
+
+
+def _retry_unless_permanent(task, task_run, state: State) -> bool:
+    return not isinstance(state.data, PermanentItemError)
+
+
+@task(
+    name="process-video",
+    task_run_name="{item_id}",
+    retry_condition_fn=_retry_unless_permanent,
+    persist_result=False,
+)
+def process_video(item_id: str, source: str | None, handler: str) -> dict[str, Any]:
+    """Ingest one video with the named handler; the attempt number is Prefect's run count."""
+    attempt = task_run_runtime.run_count
+    result = _handler(handler).process(VideoItem(item_id, source), attempt)
+    return {"action": result.action, "attempt": attempt, "checksum": result.checksum, "bytes": result.size}
+
+
+def retry_delays(retries: int, first_delay: float) -> list[float]:
+    """Exponential backoff: first_delay, 2x, 4x, ... (jitter is applied by Prefect)."""
+    if retries <= 0:
+        return []
+    return exponential_backoff(backoff_factor=first_delay)(retries)
+
+
+def outcome_from_state(item_id: str, state: State, value: Any = None) -> ItemOutcome:
+    """An item's outcome from its task run's final state. Pure."""
+    if state.is_completed():
+        value = value if isinstance(value, dict) else {}
+        return ItemOutcome(
+            item_id, ok=True, state=state.name or "Completed",
+            attempts=int(value.get("attempt", 0) or 0), detail=str(value.get("action", "")),
+        )
+    if not state.is_final():
+        detail = f"ended {state.name or state.type.value} without finishing"
+    else:
+        detail = (state.message or state.name or "failed")[:500]
+    return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail)
+
+
+def run_items(
+    items: list[VideoItem],
+    submit: Callable[[VideoItem], Any],
+    window: InflightWindow,
+    slots: SlotSource,
+    on_outcome: Callable[[ItemOutcome], None],
+) -> list[ItemOutcome]:
+    """Submit every item through a bounded window, holding one slot per item in flight.
+
+    `submit` returns a future (add_done_callback, wait, state, result). An item's slot is
+    taken before its task run is submitted and given back after its final state is read.
+    """
+    pending = deque(items)
+    item_of: dict[int, VideoItem] = {}
+    outcomes: list[ItemOutcome] = []
+
+    def finish(future) -> None:
+        item = item_of.pop(id(future))
+        future.wait()
+        state = future.state
+        value = future.result(raise_on_failure=False) if state.is_completed() else None
+        outcome = outcome_from_state(item.id, state, value)
+        outcomes.append(outcome)
+        slots.give_back(len(pending))
+        on_outcome(outcome)
+
+    while pending:
+        if window.full:
+            finish(window.next_finished())
+        elif slots.try_take(len(pending)):
+            item = pending.popleft()
+            future = submit(item)
+            item_of[id(future)] = item
+            window.add(future)
+        elif len(window):
+            finished = window.next_finished(timeout=max(slots.retry_after, 0.05))
+            if finished is not None:
+                finish(finished)
+        else:
+            wait_briefly(slots.retry_after)
+    for future in window.drain():
+        finish(future)
+    return outcomes
+
+
+@flow(
+    name="ingest-batch",
+    task_runner=ThreadPoolTaskRunner(max_workers=32),
+    persist_result=False,
+    validate_parameters=True,
+)
+def ingest_batch(
+    items: list[str],
+    sources: dict[str, str] | None = None,
+    handler: str | None = None,
+    max_inflight: int | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+) -> State:
+    """Ingest one batch: one `process-video` task run per ID; Failed if any item failed."""
+    logger = get_run_logger()
+    settings = _settings()
+    handler_name = handler or settings.handler
+    retries = settings.retries if retries is None else retries
+    retry_delay = settings.retry_delay if retry_delay is None else retry_delay
+    window = InflightWindow(max_inflight or settings.max_inflight)
+    video_items = [VideoItem(item_id, (sources or {}).get(item_id)) for item_id in items]
+
+    problems = [p for p in (_handler(handler_name).check(item) for item in video_items) if p]
+    if problems:
+        return Failed(message=f"{len(problems)} item(s) cannot be processed: " + "; ".join(problems[:5]))
+
+    item_task = process_video.with_options(
+        retries=retries,
+        retry_delay_seconds=retry_delays(retries, retry_delay),
+        retry_jitter_factor=settings.retry_jitter if retry_delay > 0 else None,
+        tags=[settings.tag],
+    )
+    flow_run = FlowRunContext.get().flow_run
+    slots = _open_slots(settings, window.limit, flow_run.id)
+    started = time.monotonic()
+    try:
+        outcomes = run_items(
+            video_items,
+            submit=lambda item: item_task.submit(item.id, item.source, handler_name),
+            window=window,
+            slots=slots,
+            on_outcome=_notify,
+        )
+    finally:
+        slots.close()
+    summary = BatchSummary.from_outcomes(outcomes)
+    elapsed = time.monotonic() - started
+    logger.info(
+        "batch done: %d items, %d succeeded (%d already ingested), %d failed, %.1f items/s, peak in flight %d",
+        summary.total, summary.succeeded, summary.skipped, summary.failed,
+        summary.total / elapsed if elapsed else 0.0, window.peak,
+    )
+    _publish(summary, outcomes, title=f"ingest-batch {flow_run.name}")
+    result = {"summary": summary.to_json(), "outcomes": [o.to_dict() for o in outcomes]}
+    if summary.failed:
+        shown = ", ".join(summary.failed_ids[:20]) + (" ..." if summary.failed > 20 else "")
+        return Failed(message=f"{summary.failed} of {summary.total} items failed: {shown}", data=result)
+    return Completed(message=f"{summary.total} items succeeded", data=result)
+
+
+def _open_slots(settings: IngestSettings, cap: int, flow_run_id) -> SlotSource:
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+    if not settings.slot_limit:
+        return UnlimitedSlots()
+    return open_item_slots(
+        settings.slot_limit,
+        cap=cap,
+        block=settings.slot_block,
+        lease_seconds=settings.slot_lease_seconds,
+        holder=ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id),
+    )
+
+
+def _notify(outcome: ItemOutcome) -> None:
+    for listener in list(progress_listeners):
+        listener(outcome)
+
+
+def _publish(summary: BatchSummary, outcomes: list[ItemOutcome], title: str) -> None:
+    create_markdown_artifact(markdown=summary.to_markdown(title), description=title)
+    create_table_artifact(
+        key=OUTCOMES_ARTIFACT_KEY,
+        table=[o.to_dict() for o in outcomes],
+        description="one row per item: final state, attempts, what the handler did",
+    )
+
+
+@flow(name="bulk-video-ingest", persist_result=False, validate_parameters=True)
+def bulk_video_ingest(
+    items: list[str],
+    sources: dict[str, str] | None = None,
+    batch_size: int | None = None,
+    handler: str | None = None,
+    max_inflight: int | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    on_cluster: bool = False,
+) -> State:
+    """Split IDs into batches and ingest each: in-process, or as deployment runs (Jobs)."""
+    settings = _settings()
+    batches = split_batches(items, batch_size or settings.batch_size)
+    ledger = OutcomeLedger(items)
+    batch_args = dict(handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+    if on_cluster:
+        from video_ingest.cluster_batches import run_batches_as_deployments
+
+        run_batches_as_deployments(batches, sources or {}, batch_args, ledger, settings, notify=_notify)
+    else:
+        for batch in batches:
+            batch_sources = {i: sources[i] for i in batch if i in sources} if sources else None
+            state = ingest_batch(items=batch, sources=batch_sources, return_state=True, **batch_args)
+            data = state.result(raise_on_failure=False) if state.is_final() else None
+            for row in (data or {}).get("outcomes", []) if isinstance(data, dict) else []:
+                ledger.record(ItemOutcome.from_dict(row))
+    summary = ledger.summary()
+    create_markdown_artifact(markdown=summary.to_markdown("bulk-video-ingest"), description="bulk summary")
+    result = {"summary": summary.to_json(), "skipped": summary.skipped}
+    if summary.failed:
+        shown = ", ".join(summary.failed_ids[:20]) + (" ..." if summary.failed > 20 else "")
+        return Failed(message=f"{summary.failed} of {summary.total} items failed: {shown}", data=result)
+    return Completed(message=f"{summary.total} items succeeded", data=result)

@@ -1,0 +1,101 @@
+"""The synthetic handler: behaviour written into the ID, for tests and demos.
+
+Directives follow `#`, joined by `,`:
+
+* `flaky=K`: fail the first K attempts, then succeed;
+* `fail`: always fail (a retryable error, so every retry is spent);
+* `ms=N`: work for N milliseconds.
+
+Attempts come from Prefect's run count, so an ID behaves the same in a pod as
+in-process. With a destination directory set, the handler records each item it
+processed in `<destination>/<id>.done` (created exclusively) and skips an item
+already recorded, so a re-run batch shows its idempotence like the real handler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from video_ingest.handlers.base import HandlerResult, PermanentItemError, register
+from video_ingest.manifest import VideoItem
+
+
+class SyntheticFailure(RuntimeError):
+    """The failure a `fail` or `flaky` directive asks for."""
+
+
+@dataclass(frozen=True)
+class Directives:
+    flaky: int = 0
+    fail: bool = False
+    ms: int = 0
+
+
+def parse_directives(text: str) -> Directives:
+    """Parse `flaky=2,ms=10` style directives. Pure; raises ValueError."""
+    flaky, fail, ms = 0, False, 0
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if key == "fail" and not sep:
+            fail = True
+        elif key in ("flaky", "ms") and sep and value.isdigit():
+            if key == "flaky":
+                flaky = int(value)
+            else:
+                ms = int(value)
+        else:
+            raise ValueError(f"unknown synthetic directive {part!r} (use flaky=K, fail, ms=N)")
+    return Directives(flaky=flaky, fail=fail, ms=ms)
+
+
+class SyntheticHandler:
+    name = "synthetic"
+
+    def __init__(self, default_ms: int = 0, destination: str = ""):
+        self.default_ms = default_ms
+        self.record_dir = Path(destination.removeprefix("file://")) if destination else None
+
+    def check(self, item: VideoItem) -> str | None:
+        try:
+            parse_directives(item.directives)
+        except ValueError as exc:
+            return f"{item.id}: {exc}"
+        return None
+
+    def process(self, item: VideoItem, attempt: int) -> HandlerResult:
+        try:
+            directives = parse_directives(item.directives)
+        except ValueError as exc:
+            raise PermanentItemError(str(exc)) from None
+        if self.record_dir and (self.record_dir / f"{item.base_id}.done").exists():
+            return HandlerResult(action="skipped")
+        work_ms = directives.ms or self.default_ms
+        if work_ms:
+            time.sleep(work_ms / 1000)
+        if directives.fail:
+            raise SyntheticFailure(f"{item.id}: synthetic failure (attempt {attempt})")
+        if attempt <= directives.flaky:
+            raise SyntheticFailure(f"{item.id}: synthetic flaky failure {attempt}/{directives.flaky}")
+        if self.record_dir:
+            return self._record(item, attempt)
+        return HandlerResult(action="processed")
+
+    def _record(self, item: VideoItem, attempt: int) -> HandlerResult:
+        self.record_dir.mkdir(parents=True, exist_ok=True)
+        path = self.record_dir / f"{item.base_id}.done"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return HandlerResult(action="skipped")
+        with os.fdopen(fd, "w") as record:
+            json.dump({"id": item.id, "attempt": attempt, "pid": os.getpid()}, record)
+        return HandlerResult(action="ingested")
+
+
+@register("synthetic")
+def _build(settings) -> SyntheticHandler:
+    return SyntheticHandler(default_ms=settings.synthetic_ms, destination=settings.destination)

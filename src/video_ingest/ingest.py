@@ -1,0 +1,127 @@
+"""`run` and `submit`: the library functions behind `video-ingest run` and `submit`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from video_ingest.handlers import build_handler
+from video_ingest.manifest import Manifest, ManifestError, VideoItem
+from video_ingest.settings import IngestSettings
+from video_ingest.summary import BatchSummary, ItemOutcome
+
+DEMO_FAULTS_EVERY = 10  # in a demo list, every 10th ID is flaky and every 25th fails
+
+
+def demo_manifest(count: int) -> Manifest:
+    """`count` synthetic IDs with a few flaky and failing ones, for a first look."""
+    if count < 1:
+        raise ManifestError("--demo needs a positive number of items")
+    items = []
+    for n in range(1, count + 1):
+        item_id = f"demo-{n:06d}"
+        if n % 25 == 0:
+            item_id += "#fail"
+        elif n % DEMO_FAULTS_EVERY == 0:
+            item_id += "#flaky=1"
+        items.append(VideoItem(item_id))
+    return Manifest(items)
+
+
+def check_items(items: list[VideoItem], handler: str, settings: IngestSettings) -> None:
+    """Raise ManifestError naming the items the handler could never process."""
+    try:
+        chosen = build_handler(handler, settings)
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
+    problems = [p for p in (chosen.check(item) for item in items) if p]
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ManifestError(f"{len(problems)} item(s) cannot be processed: " + "; ".join(problems[:5]) + more)
+
+
+@dataclass
+class RunResult:
+    summary: BatchSummary
+    flow_run_id: str | None = None
+    api_url: str | None = None
+
+
+def run(
+    manifest: Manifest,
+    settings: IngestSettings,
+    *,
+    on_cluster: bool = False,
+    on_outcome: Callable[[ItemOutcome], None] | None = None,
+) -> RunResult:
+    """Ingest every item of `manifest` with the `bulk-video-ingest` flow and summarize.
+
+    Runs against `settings.prefect_api_url`, or an embedded server when it is unset.
+    Batches run in this process, or (`on_cluster`) as runs of the batch deployment.
+    """
+    from video_ingest import flows
+    from video_ingest.prefect_api import prefect_api
+
+    check_items(manifest.items, settings.handler, settings)
+    ids = [item.id for item in manifest.items]
+    sources = {item.id: item.source for item in manifest.items if item.source}
+    with prefect_api(settings.prefect_api_url, settings.state_dir) as api_url:
+        if on_outcome:
+            flows.progress_listeners.append(on_outcome)
+        try:
+            state = flows.bulk_video_ingest(
+                items=ids,
+                sources=sources or None,
+                batch_size=settings.batch_size,
+                handler=settings.handler,
+                max_inflight=settings.max_inflight,
+                retries=settings.retries,
+                retry_delay=settings.retry_delay,
+                on_cluster=on_cluster,
+                return_state=True,
+            )
+        finally:
+            if on_outcome:
+                flows.progress_listeners.remove(on_outcome)
+        data = state.result(raise_on_failure=False)
+        if not isinstance(data, dict) or "summary" not in data:
+            raise RuntimeError(f"bulk-video-ingest ended {state.name}: {state.message}")
+        summary_json = data["summary"]
+        summary = BatchSummary(
+            total=summary_json["total"],
+            succeeded=summary_json["succeeded"],
+            failed=summary_json["failed"],
+            failed_ids=list(summary_json["failed_ids"]),
+            skipped=int(data.get("skipped", 0)),
+        )
+        return RunResult(summary, str(state.state_details.flow_run_id), api_url)
+
+
+def submit_detached(manifest: Manifest, settings: IngestSettings, deployment: str) -> str:
+    """Start a run of the bulk deployment on the cluster and return its flow run ID."""
+    from prefect.deployments import run_deployment
+
+    from video_ingest.prefect_api import check_api
+
+    check_items(manifest.items, settings.handler, settings)
+    if not settings.prefect_api_url:
+        raise ManifestError("submit --detach needs PREFECT_API_URL pointing at the cluster's Prefect API")
+    check_api(settings.prefect_api_url)
+    ids = [item.id for item in manifest.items]
+    sources = {item.id: item.source for item in manifest.items if item.source}
+    flow_run = run_deployment(
+        deployment,
+        parameters={
+            "items": ids,
+            "sources": sources or None,
+            "batch_size": settings.batch_size,
+            "handler": settings.handler,
+            "max_inflight": settings.max_inflight,
+            "retries": settings.retries,
+            "retry_delay": settings.retry_delay,
+            "on_cluster": True,
+        },
+        timeout=0,
+        as_subflow=False,
+    )
+    return str(flow_run.id)

@@ -1,0 +1,51 @@
+"""Independent checks of concurrency, from what Prefect recorded rather than our counters.
+
+Tests, the benchmark and the e2e suite use these to prove a limit held: each task
+run's (or flow run's) recorded start and end time is an interval, and the most
+intervals open at one instant is the most that ran at once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Iterable
+
+
+def max_concurrent(intervals: Iterable[tuple[datetime, datetime]]) -> int:
+    """The most intervals open at the same instant; an end at t closes before a start at t. Pure."""
+    events = []
+    for start, end in intervals:
+        events.append((start, 1))
+        events.append((end, -1))
+    events.sort(key=lambda event: (event[0], event[1]))
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def read_task_runs_named(client, name_contains: str, expected: int, timeout: float = 90.0) -> list:
+    """Task runs whose name contains `name_contains`, once `expected` of them have ended."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs, offset = [], 0
+        while True:
+            page = client.read_task_runs(
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_contains)), limit=200, offset=offset
+            )
+            runs.extend(page)
+            if len(page) < 200:
+                break
+            offset += 200
+        ended = [run for run in runs if run.end_time is not None and run.start_time is not None]
+        if len(ended) >= expected or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)
+
+
+def task_run_intervals(task_runs) -> list[tuple[datetime, datetime]]:
+    return [(run.start_time, run.end_time) for run in task_runs if run.start_time and run.end_time]

@@ -1,0 +1,130 @@
+"""Reaching a Prefect API: the configured one, or an embedded local server.
+
+With `PREFECT_API_URL` set we check that it answers before doing anything. Without
+it we start a Prefect server of our own in a subprocess (SQLite in the state
+directory, its log beside it) for the lifetime of the command: one command, no
+set-up, and the runs stay in that database for a later `prefect server start` to
+show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+STARTUP_TIMEOUT_SECONDS = 90.0
+
+
+class ApiUnreachable(RuntimeError):
+    """The Prefect API does not answer; the message says which URL and why."""
+
+
+def check_api(url: str, timeout: float = 10.0, auth: tuple[str, str] | None = None) -> None:
+    """Raise ApiUnreachable unless `url`/health answers 200."""
+    health = url.rstrip("/") + "/health"
+    try:
+        response = httpx.get(health, timeout=timeout, auth=auth)
+    except httpx.HTTPError as exc:
+        raise ApiUnreachable(f"Prefect API at {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
+    if response.status_code != 200:
+        raise ApiUnreachable(f"Prefect API at {url} answered {response.status_code} on /health")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedServer:
+    """A Prefect server subprocess on 127.0.0.1 with a SQLite database in `state_dir`."""
+
+    def __init__(self, state_dir: str | Path, port: int | None = None):
+        self.state_dir = Path(state_dir).expanduser()
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.log_path = self.state_dir / "server.log"
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+        env.pop("PREFECT_API_URL", None)
+        log = open(self.log_path, "ab")
+        self._process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--lifespan", "on",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ApiUnreachable(f"embedded Prefect server exited at start; see {self.log_path}")
+            try:
+                check_api(self.url, timeout=2)
+                return
+            except ApiUnreachable:
+                time.sleep(0.3)
+        self.stop()
+        raise ApiUnreachable(f"embedded Prefect server did not start in {STARTUP_TIMEOUT_SECONDS:.0f}s; see {self.log_path}")
+
+    def stop(self, grace: float = 15.0) -> None:
+        if not self._process:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+@contextlib.contextmanager
+def prefect_api(api_url: str | None, state_dir: str) -> Iterator[str]:
+    """Yield a reachable API URL, with Prefect's client settings pointed at it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if api_url:
+        check_api(api_url)
+        yield api_url
+        return
+    server = EmbeddedServer(state_dir)
+    server.start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.url}):
+            try:
+                yield server.url
+            finally:
+                drain_client_workers()
+    finally:
+        server.stop()
+
+
+def drain_client_workers(timeout: float = 30.0) -> None:
+    """Send the events and logs this process still holds before its server goes away."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=timeout, at_exit=False)
+    APILogWorker.drain_all(timeout=timeout, at_exit=False)

@@ -1,0 +1,71 @@
+"""The one place that reads the environment.
+
+Everything else in the package receives an `IngestSettings` (or plain values taken
+from it); nothing else calls `os.environ`. Prefect's own variables (`PREFECT_API_URL`
+and friends) are read by Prefect itself; we only look at the API URL to decide
+whether to start an embedded server.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+class IngestSettings(BaseSettings):
+    """Runtime settings for the ingest flows and the CLI (env prefix `VIDEO_INGEST_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEO_INGEST_", extra="ignore")
+
+    handler: str = Field("fetch", description="per-video handler: 'fetch' or 'synthetic'")
+    max_inflight: int = Field(64, ge=1, le=10_000, description="in-flight task runs per batch")
+    max_workers: int = Field(32, ge=1, le=512, description="threads running task runs")
+    retries: int = Field(3, ge=0, le=100)
+    retry_delay: float = Field(2.0, ge=0, le=3600, description="first retry delay, seconds")
+    retry_jitter: float = Field(0.2, ge=0, le=1)
+    batch_size: int = Field(500, ge=1, le=1_000_000)
+    tag: str = Field("video-ingest", min_length=1, description="tag put on every item task run")
+    slot_limit: str | None = Field(
+        "video-ingest",
+        description="global concurrency limit that every item holds a slot of while it runs",
+    )
+    slot_block: int = Field(16, ge=1, le=1000, description="slots leased per server call")
+    slot_lease_seconds: float = Field(60.0, ge=10, le=3600)
+    source_base: str = Field("", description="prefix for IDs whose manifest row has no source")
+    destination: str = Field("", description="where ingested files and sidecars go (fsspec URI)")
+    synthetic_ms: int = Field(0, ge=0, le=600_000, description="synthetic work per item, ms")
+    batch_deployment: str = Field("ingest-batch/ingest-batch")
+    batch_attempts: int = Field(3, ge=1, le=20, description="runs of one batch before giving up")
+    batch_timeout: float = Field(3600.0, gt=0, description="seconds one batch run may take")
+    prefect_api_url: str | None = Field(
+        None, validation_alias=AliasChoices("PREFECT_API_URL", "VIDEO_INGEST_PREFECT_API_URL")
+    )
+    state_dir: str = Field("~/.video-ingest", description="embedded server database and logs")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("prefect_api_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def load_settings(**overrides: object) -> IngestSettings:
+    """Read settings from the environment, apply explicit overrides (CLI flags).
+
+    Raises `SettingsError` with one line per bad value instead of pydantic's report.
+    """
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return IngestSettings(**clean)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{where}: {error['msg']}")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None

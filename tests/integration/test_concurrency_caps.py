@@ -1,0 +1,54 @@
+"""Limits checked from the start and end times Prefect recorded, not from our own counters."""
+
+import subprocess
+import sys
+
+from conftest import write_ids
+
+from video_ingest.observer import max_concurrent, read_task_runs_named, task_run_intervals
+
+
+def start_run(ids_path, env, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids_path), "--handler", "synthetic",
+         "--retry-delay", "0", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_window_caps_running_task_runs(api_env, client, tmp_path, unique):
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-{n}#ms=150" for n in range(40)])
+    run = start_run(ids, api_env, "--max-inflight", "4")
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    runs = read_task_runs_named(client, unique, expected=40)
+    peak = max_concurrent(task_run_intervals(runs))
+    assert len(runs) == 40
+    assert peak <= 4
+    assert peak >= 3, "the window was not used at all: items ran one by one"
+
+
+def test_global_limit_caps_items_across_two_concurrent_runs(api_env, client, tmp_path, unique):
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    limit_name = f"{unique}-items"
+    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=limit_name, limit=3))
+    env = {**api_env, "VIDEO_INGEST_SLOT_LIMIT": limit_name, "VIDEO_INGEST_SLOT_BLOCK": "2"}
+    try:
+        runs = [
+            start_run(write_ids(tmp_path / f"ids{k}.txt", [f"{unique}-{k}-{n}#ms=200" for n in range(15)]),
+                      env, "--max-inflight", "8")
+            for k in range(2)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=300)
+            assert run.returncode == 0, err
+        task_runs = read_task_runs_named(client, unique, expected=30)
+        assert len(task_runs) == 30
+        peak = max_concurrent(task_run_intervals(task_runs))
+        assert peak <= 3
+        assert peak >= 2, "items never overlapped: the test would not notice an over-limit run"
+        # every slot went back: nothing leaked
+        assert client.read_global_concurrency_limit_by_name(limit_name).active_slots == 0
+    finally:
+        client.delete_global_concurrency_limit_by_name(limit_name)

@@ -1,0 +1,70 @@
+"""`video-ingest run` against a real server: every item accounted for by its final state."""
+
+import json
+import os
+
+from conftest import video_ingest, write_ids
+
+from video_ingest.observer import read_task_runs_named
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_path, unique):
+    plain = [f"{unique}-ok-{n}" for n in range(14)]
+    flaky = [f"{unique}-flaky-{n}#flaky=2" for n in range(3)]
+    failing = [f"{unique}-bad-{n}#fail" for n in range(3)]
+    ids = write_ids(tmp_path / "ids.txt", plain + flaky + failing)
+
+    done = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", "--retries", "2",
+                        "--retry-delay", "0", "--json", env=api_env)
+
+    assert done.returncode == 1, done.stderr
+    assert last_json(done.stdout) == {"total": 20, "succeeded": 17, "failed": 3, "failed_ids": failing}
+    # What the server recorded agrees: flaky ones completed on attempt 3, failing ones failed after 3.
+    runs = {run.name: run for run in read_task_runs_named(client, unique, expected=20)}
+    assert len(runs) == 20
+    for item in flaky:
+        assert (runs[item].state.type.value, runs[item].run_count) == ("COMPLETED", 3)
+    for item in failing:
+        assert (runs[item].state.type.value, runs[item].run_count) == ("FAILED", 3)
+    assert all(runs[item].state.type.value == "COMPLETED" for item in plain)
+
+
+def test_all_good_file_exits_zero(api_env, tmp_path, unique):
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-{n}" for n in range(5)])
+    done = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", "--json", env=api_env)
+    assert done.returncode == 0, done.stderr
+    assert last_json(done.stdout) == {"total": 5, "succeeded": 5, "failed": 0, "failed_ids": []}
+
+
+def test_failed_ids_file_is_ready_to_resubmit(api_env, tmp_path, unique):
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-a", f"{unique}-b#fail", f"{unique}-c#fail"])
+    failed_out = tmp_path / "failed.txt"
+    done = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", "--retries", "0",
+                        "--failed-out", str(failed_out), env=api_env)
+    assert done.returncode == 1
+    assert failed_out.read_text().splitlines() == [f"{unique}-b#fail", f"{unique}-c#fail"]
+
+
+def test_resubmitting_skips_what_is_already_ingested(api_env, tmp_path, unique):
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-{n}" for n in range(4)])
+    env = {**api_env, "VIDEO_INGEST_DESTINATION": str(tmp_path / "dest")}
+    first = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", env=env)
+    second = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", env=env)
+    assert first.returncode == second.returncode == 0
+    assert "(0 already ingested)" in first.stderr
+    assert "(4 already ingested)" in second.stderr
+
+
+def test_run_without_api_url_uses_an_embedded_server(api_env, tmp_path, unique):
+    env = {k: v for k, v in api_env.items() if k != "PREFECT_API_URL"}
+    env["VIDEO_INGEST_STATE_DIR"] = str(tmp_path / "state")
+    done = video_ingest("run", "--demo", "30", "--retry-delay", "0", "--json", env=env)
+    # the demo list has one #fail item (every 25th) and flaky ones that recover
+    assert done.returncode == 1, done.stderr
+    assert last_json(done.stdout) == {"total": 30, "succeeded": 29, "failed": 1, "failed_ids": ["demo-000025#fail"]}
+    assert os.path.exists(tmp_path / "state" / "prefect.db")
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,109 @@
+import copy
+
+import pytest
+
+from video_ingest.platform_config import parse_config
+from video_ingest.reconcile import ServerState, build_base_job_template, default_job_template, plan_changes
+
+SCHEMAS = {"ingest-batch": {"title": "p"}, "bulk-video-ingest": {"title": "p"}}
+CONFIG = {
+    "workPool": {
+        "name": "pool",
+        "concurrencyLimit": 4,
+        "queues": [{"name": "default", "priority": 1}, {"name": "bulk", "priority": 2, "concurrencyLimit": 1}],
+        "jobTemplate": {
+            "image": "video-ingest:0.1.0",
+            "namespace": "ns",
+            "serviceAccountName": "flow-runs",
+            "finishedJobTtl": 600,
+            "envFromSecrets": ["creds"],
+            "nodeSelector": {"pool": "video"},
+            "resources": {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}},
+            "securityContext": {"runAsNonRoot": True},
+        },
+    },
+    "concurrencyLimits": {"tags": {"video-ingest": 13, "gone": None}, "global": {"video-ingest": {"limit": 200}}},
+    "deployments": [{"name": "ingest-batch", "flow": "ingest-batch"}],
+}
+
+
+@pytest.fixture(scope="module")
+def default_template():
+    return default_job_template()
+
+
+def state_matching(config, default_template) -> ServerState:
+    """What the server holds after a successful apply of `config`."""
+    from video_ingest.reconcile import desired_deployment
+
+    return ServerState(
+        pool={"type": "kubernetes", "description": None, "concurrency_limit": config.work_pool.concurrency_limit,
+              "base_job_template": build_base_job_template(default_template, config.work_pool.job_template)},
+        queues={q.name: {"id": q.name, "concurrency_limit": q.concurrency_limit, "priority": q.priority,
+                         "description": None} for q in config.work_pool.queues},
+        tag_limits={t: {"limit": v, "slot_decay_per_second": 0.0, "active": True}
+                    for t, v in config.concurrency_limits.tags.items() if v is not None},
+        global_limits={n: {"limit": g.limit, "slot_decay_per_second": g.slot_decay_per_second, "active": g.active}
+                       for n, g in config.concurrency_limits.global_.items() if g is not None},
+        deployments={f"{d.flow}/{d.name}": desired_deployment(config, d, SCHEMAS[d.flow]) for d in config.deployments},
+    )
+
+
+def test_empty_server_gets_everything_created(default_template):
+    changes = plan_changes(parse_config(CONFIG), ServerState(), default_template, SCHEMAS)
+    # the pool's own "default" queue already matches (priority 1, no limit): no change for it
+    assert [str(c).split(" (")[0] for c in changes] == [
+        "create work pool pool",
+        "create work queue pool/bulk",
+        "create tag limit video-ingest",
+        "create global limit video-ingest",
+        "create deployment ingest-batch/ingest-batch",
+    ]
+
+
+def test_matching_server_needs_no_change(default_template):
+    config = parse_config(CONFIG)
+    assert plan_changes(config, state_matching(config, default_template), default_template, SCHEMAS) == []
+
+
+def test_a_new_pool_limit_is_one_update_naming_old_and_new(default_template):
+    config = parse_config(CONFIG)
+    state = state_matching(config, default_template)
+    state.pool["concurrency_limit"] = 7
+    (change,) = plan_changes(config, state, default_template, SCHEMAS)
+    assert str(change) == "update work pool pool: concurrency_limit 7 -> 4"
+
+
+def test_null_tag_limit_deletes_an_existing_one(default_template):
+    config = parse_config(CONFIG)
+    state = state_matching(config, default_template)
+    state.tag_limits["gone"] = {"limit": 3}
+    (change,) = plan_changes(config, state, default_template, SCHEMAS)
+    assert str(change) == "delete tag limit gone"
+
+
+def test_null_pool_limit_clears_it(default_template):
+    data = copy.deepcopy(CONFIG)
+    data["workPool"]["concurrencyLimit"] = None
+    config = parse_config(data)
+    state = state_matching(parse_config(CONFIG), default_template)
+    (change,) = plan_changes(config, state, default_template, SCHEMAS)
+    assert change.payload == {"concurrency_limit": None}
+
+
+def test_base_job_template_carries_our_job_settings(default_template):
+    config = parse_config(CONFIG)
+    template = build_base_job_template(default_template, config.work_pool.job_template)
+    props = template["variables"]["properties"]
+    assert props["image"]["default"] == "video-ingest:0.1.0"
+    assert props["finished_job_ttl"]["default"] == 600
+    assert props["cpu_request"]["default"] == "250m" and props["memory_limit"]["default"] == "1Gi"
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "flow-run"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert pod["spec"]["nodeSelector"] == {"pool": "video"}
+    container = pod["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "creds"}}]
+    assert container["securityContext"] == {"runAsNonRoot": True}
+    # the default template itself is left untouched
+    assert "nodeSelector" not in default_template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]

@@ -1,0 +1,47 @@
+import pytest
+
+from video_ingest.batches import split_batches
+from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
+
+
+def test_summary_counts_only_completed_items_as_succeeded():
+    summary = BatchSummary.from_outcomes([
+        ItemOutcome("a", True, "Completed", detail="ingested"),
+        ItemOutcome("b", True, "Completed", detail="skipped"),
+        ItemOutcome("c", False, "Failed"),
+        ItemOutcome("d", False, "Pending"),
+    ])
+    assert summary.to_json() == {"total": 4, "succeeded": 2, "failed": 2, "failed_ids": ["c", "d"]}
+    assert summary.skipped == 1
+
+
+def test_a_rerun_outcome_replaces_the_first_and_is_not_counted_twice():
+    ledger = OutcomeLedger(["a", "b"])
+    ledger.record(ItemOutcome("a", False, "Crashed"))
+    ledger.record(ItemOutcome("a", True, "Completed"))
+    ledger.record(ItemOutcome("b", True, "Completed"))
+    assert ledger.summary().to_json() == {"total": 2, "succeeded": 2, "failed": 0, "failed_ids": []}
+
+
+def test_items_that_never_finished_count_as_failed():
+    ledger = OutcomeLedger(["a", "b", "c"])
+    ledger.record(ItemOutcome("b", True, "Completed"))
+    assert ledger.unfinished(["a", "b", "c"]) == ["a", "c"]
+    assert ledger.summary().failed_ids == ["a", "c"]
+
+
+def test_an_outcome_for_an_unknown_id_is_refused():
+    with pytest.raises(KeyError):
+        OutcomeLedger(["a"]).record(ItemOutcome("zzz", True, "Completed"))
+
+
+def test_markdown_lists_failed_ids():
+    text = BatchSummary(total=3, succeeded=1, failed=2, failed_ids=["x", "y"]).to_markdown("t")
+    assert "`x`" in text and "`y`" in text and "| 3 | 1 | 2 |" in text
+
+
+def test_batches_keep_order_and_cover_every_item():
+    assert split_batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert split_batches([], 3) == []
+    with pytest.raises(ValueError):
+        split_batches([1], 0)

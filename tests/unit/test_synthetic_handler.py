@@ -1,0 +1,41 @@
+import pytest
+
+from video_ingest.handlers import PermanentItemError
+from video_ingest.handlers.synthetic import SyntheticFailure, SyntheticHandler, parse_directives
+from video_ingest.manifest import VideoItem
+
+
+def test_flaky_item_fails_its_first_k_attempts_then_succeeds():
+    handler = SyntheticHandler()
+    item = VideoItem("clip-7#flaky=2")
+    for attempt in (1, 2):
+        with pytest.raises(SyntheticFailure):
+            handler.process(item, attempt)
+    assert handler.process(item, 3).action == "processed"
+
+
+def test_fail_item_fails_on_every_attempt():
+    handler = SyntheticHandler()
+    for attempt in range(1, 6):
+        with pytest.raises(SyntheticFailure):
+            handler.process(VideoItem("clip-8#fail"), attempt)
+
+
+def test_directives_combine():
+    assert parse_directives("flaky=1,ms=250") == parse_directives("ms=250,flaky=1")
+    assert parse_directives("flaky=1,ms=250").ms == 250
+
+
+@pytest.mark.parametrize("bad", ["flaky=x", "explode", "ms=", "fail=1"])
+def test_unknown_directives_are_caught_before_running(bad):
+    handler = SyntheticHandler()
+    assert handler.check(VideoItem(f"c#{bad}")) is not None
+    with pytest.raises(PermanentItemError):
+        handler.process(VideoItem(f"c#{bad}"), 1)
+
+
+def test_with_a_destination_each_item_is_recorded_once_and_then_skipped(tmp_path):
+    handler = SyntheticHandler(destination=str(tmp_path))
+    assert handler.process(VideoItem("clip-1"), 1).action == "ingested"
+    assert handler.process(VideoItem("clip-1"), 1).action == "skipped"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip-1.done"]

@@ -7,8 +7,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# checkov (chart tests) lives in a virtualenv of its own: its exact pins
+# (packaging<24, boto3==...) clash with prefect's and pytest's.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
 
-.PHONY: help venv demo test test-unit test-integration test-chart lint
+.PHONY: help venv demo test test-unit test-integration test-chart e2e lint checkov chart-docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -24,7 +28,7 @@ venv: $(VENV)/.installed ## The project's virtualenv with the dev tools
 demo: venv ## Ingest 200 synthetic videos on an embedded Prefect server
 	$(VENV)/bin/video-ingest run --demo 200 --retry-delay 0
 
-test: venv ## Unit, integration and chart tests
+test: venv checkov ## Unit, integration and chart tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Pure logic only, no server
@@ -32,3 +36,70 @@ test-unit: venv ## Pure logic only, no server
 
 test-integration: venv ## Against a real Prefect server the tests start
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: venv ## End-to-end on kind: builds what is missing, brings the cluster up, installs the chart
+	$(PY) -m pytest tests/e2e -v -rs $(PYTEST_ARGS)
+
+test-chart: venv checkov ## The Helm chart, rendered by helm (on PATH: make tools)
+	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## checkov for the chart tests, in its own virtualenv
+
+chart-docs: venv ## Regenerate the chart README's values table and k8s/ from the chart
+	$(PY) hack/chart-values-table.py
+	hack/render-k8s.sh
+
+
+# ---------------------------------------------------------------------------
+# cluster toolchain
+#
+# A real kind cluster, built with no container registry when none answers
+# (hack/; versions in hack/versions.env; caches in $$VIDEO_INGEST_CACHE,
+# default /var/cache/video-ingest). VIDEO_INGEST_AIRGAP=auto|1|0 picks between
+# building every image here (1) and using the published ones (0).
+# ---------------------------------------------------------------------------
+HACK := hack
+
+.PHONY: docker tools kube-binaries images node-image python-image project-image \
+	cluster cluster-delete toolchain e2e-cluster postgres-image
+
+docker: ## Install/start Docker (privileged containers working)
+	$(HACK)/ensure-docker.sh
+
+tools: docker ## kind, helm and kubectl, built from Go modules, on PATH
+	$(HACK)/build-tools.sh
+
+kube-binaries: ## kubeadm, kubelet, kubectl and the control-plane binaries
+	$(HACK)/build-kube-binaries.sh
+
+images: node-image ## Every image the kind node needs (alias of node-image)
+
+node-image: docker ## The kind node image with all component images inside
+	$(HACK)/build-node-image.sh
+
+python-image: docker ## The Python base image the Dockerfile builds FROM
+	$(HACK)/build-python-image.sh
+
+project-image: docker ## The project image (Dockerfile), loaded into the cluster
+	$(HACK)/build-project-image.sh
+
+postgres-image: docker ## The chart's PostgreSQL image for kind (stand-in when air-gapped)
+	$(HACK)/build-postgres-image.sh
+
+cluster: ## Create (or reuse) the kind cluster and wait until it is Ready
+	$(HACK)/cluster-up.sh
+
+cluster-delete: ## Delete the kind cluster (caches and images stay)
+	$(HACK)/cluster-down.sh
+
+toolchain: ## The whole chain, each stage timed: docker, tools, images, cluster
+	$(HACK)/all.sh
+
+e2e-cluster: venv cluster ## The cluster smoke tests alone (tests/e2e/test_cluster_smoke.py)
+	$(PY) -m pytest -m e2e tests/e2e/test_cluster_smoke.py -v $(PYTEST_ARGS)

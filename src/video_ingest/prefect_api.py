@@ -27,13 +27,36 @@ class ApiUnreachable(RuntimeError):
     """The Prefect API does not answer; the message says which URL and why."""
 
 
-def check_api(url: str, timeout: float = 10.0, auth: tuple[str, str] | None = None) -> None:
-    """Raise ApiUnreachable unless `url`/health answers 200."""
+def _credentials() -> tuple[dict[str, str], tuple[str, str] | None]:
+    """Prefect's own credential settings: an API key (Prefect Cloud) or a basic-auth string."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
+
+    headers: dict[str, str] = {}
+    auth = None
+    api_key = PREFECT_API_KEY.value()
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key.get_secret_value() if hasattr(api_key, 'get_secret_value') else api_key}"
+    auth_string = PREFECT_API_AUTH_STRING.value()
+    if auth_string:
+        raw = auth_string.get_secret_value() if hasattr(auth_string, "get_secret_value") else auth_string
+        user, _, password = raw.partition(":")
+        auth = (user, password)
+    return headers, auth
+
+
+def check_api(url: str, timeout: float = 10.0) -> None:
+    """Raise ApiUnreachable unless `url`/health answers 200 (with Prefect's credentials)."""
     health = url.rstrip("/") + "/health"
+    headers, auth = _credentials()
     try:
-        response = httpx.get(health, timeout=timeout, auth=auth)
+        response = httpx.get(health, timeout=timeout, headers=headers, auth=auth)
     except httpx.HTTPError as exc:
         raise ApiUnreachable(f"Prefect API at {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
+    if response.status_code in (401, 403):
+        raise ApiUnreachable(
+            f"Prefect API at {url} refused our credentials ({response.status_code}):"
+            " check PREFECT_API_KEY or PREFECT_API_AUTH_STRING"
+        )
     if response.status_code != 200:
         raise ApiUnreachable(f"Prefect API at {url} answered {response.status_code} on /health")
 
@@ -55,7 +78,13 @@ class EmbeddedServer:
         self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ApiUnreachable(
+                f"cannot start an embedded Prefect server: state directory {self.state_dir}: {exc.strerror}"
+                " (set VIDEO_INGEST_STATE_DIR, or PREFECT_API_URL to use a running server)"
+            ) from None
         env = {
             **os.environ,
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}",

@@ -1,0 +1,46 @@
+# One image for every role: the Prefect Kubernetes worker, the flow-run Jobs
+# (`prefect flow-run execute`), the `video-ingest apply` hook and the optional
+# in-chart Prefect server.
+#
+# Builds with Docker's classic builder (no BuildKit features).
+#   docker build -t video-ingest:0.1.0 .
+# Offline (no PyPI from inside the build; wheels built first by
+# hack/build-wheelhouse.sh for the same PYTHON_IMAGE):
+#   docker build --build-arg PYTHON_IMAGE=video-ingest-local/python:3.11-bookworm \
+#     --build-arg PIP_INSTALL_ARGS="--no-index --find-links=/wheels" -t video-ingest:0.1.0 .
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
+ARG PIP_INSTALL_ARGS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+COPY wheelhouse/ /wheels/
+RUN python3 -m venv /opt/video-ingest \
+    && /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} --upgrade pip
+COPY pyproject.toml README.md /src/
+COPY src/ /src/src/
+# hadolint ignore=DL3042
+# pip compiles every module as it installs, so pods with a read-only root
+# filesystem start from bytecode.
+RUN /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} "/src[s3,http]" \
+    && /opt/video-ingest/bin/pip uninstall --quiet --yes pip
+
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="video-ingest" \
+      org.opencontainers.image.description="Bulk video ingestion on Prefect 3 and Kubernetes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/video-ingest /opt/video-ingest
+# A fixed non-root UID; HOME and PREFECT_HOME are writable by it (the chart mounts
+# emptyDirs there when the root filesystem is read-only).
+RUN mkdir -p /home/app/.prefect \
+    && chown -R 10001:10001 /home/app
+ENV PATH=/opt/video-ingest/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/home/app \
+    PREFECT_HOME=/home/app/.prefect \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /home/app
+USER 10001:10001
+CMD ["video-ingest", "--help"]

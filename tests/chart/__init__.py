@@ -1,0 +1,1 @@
+"""Chart tests: helm/video-ingest rendered by the real helm binary."""

@@ -1,0 +1,290 @@
+"""Secure by default: hardened pods, least-privilege RBAC, credentials only
+from Secrets, optional network isolation, and checkov agreeing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .rendering import CHART, REPO, VALUE_SETS, checkov_binary, find, grants, helm, pod_specs, render, render_text
+
+CHECKOV_CONFIG = Path(__file__).with_name("checkov.yaml")
+
+# What the prefect-kubernetes 0.8 worker calls (worker.py, observer.py):
+# create_namespaced_job, delete_namespaced_job, read_namespaced_job,
+# list_namespaced_job and kopf's list+watch of jobs; list_namespaced_pod and
+# kopf's list+watch of pods; read_namespaced_pod_log.
+WORKER_RULES = {
+    ("batch", "jobs"): {"create", "delete", "get", "list", "watch"},
+    ("", "pods"): {"list", "watch"},
+    ("", "pods/log"): {"get"},
+}
+
+
+def containers(spec: dict) -> list[dict]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def test_every_pod_runs_hardened(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        for label, spec in pod_specs(objects):
+            pod_sc = spec["securityContext"]
+            assert pod_sc["runAsNonRoot"] is True, f"{set_name} {label}"
+            assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}, f"{set_name} {label}"
+            for container in containers(spec):
+                where = f"{set_name} {label} container {container['name']}"
+                sc = container["securityContext"]
+                assert sc["runAsNonRoot"] is True, where
+                assert sc["readOnlyRootFilesystem"] is True, where
+                assert sc["allowPrivilegeEscalation"] is False, where
+                assert sc.get("privileged", False) is False, where
+                assert sc["capabilities"] == {"drop": ["ALL"]}, where
+                assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+
+
+def test_project_image_pods_run_as_uid_10001_with_writable_tmp_and_prefect_home(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        for label, spec in pod_specs(objects):
+            if "postgresql" in label:
+                continue
+            assert spec["securityContext"]["runAsUser"] == 10001, f"{set_name} {label}"
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            for container in spec["containers"]:
+                assert container["securityContext"]["runAsUser"] == 10001
+                mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+                for path in ("/tmp", "/home/app/.prefect"):
+                    assert path in mounts, f"{set_name} {label}: {path} not mounted"
+                    assert "emptyDir" in volumes[mounts[path]], f"{set_name} {label}: {path} is not an emptyDir"
+
+
+def test_postgresql_runs_as_the_postgres_user_with_writable_socket_dir() -> None:
+    statefulset = find(render(), "StatefulSet", "video-ingest-postgresql")
+    spec = statefulset["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsUser"] == 999
+    assert spec["securityContext"]["fsGroup"] == 999
+    mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert {"/var/run/postgresql", "/tmp", "/var/lib/postgresql/data"} <= mounts
+
+
+def test_every_container_sets_requests_and_limits(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        for label, spec in pod_specs(objects):
+            for container in containers(spec):
+                resources = container.get("resources", {})
+                for kind in ("requests", "limits"):
+                    assert {"cpu", "memory"} <= set(resources.get(kind, {})), (
+                        f"{set_name} {label} {container['name']}: {kind}"
+                    )
+
+
+def component(obj: dict) -> str:
+    return obj["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+def test_the_only_roles_are_namespaced_ones_of_the_worker_and_the_cleanup_hook(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole", "ClusterRoleBinding")]
+        assert {(r["kind"], component(r)) for r in roles} == {("Role", "worker"), ("Role", "cleanup")}, set_name
+
+
+def test_worker_role_grants_exactly_the_verbs_the_worker_uses(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        (role,) = [o for o in objects if o["kind"] == "Role" and component(o) == "worker"]
+        assert all("resourceNames" not in rule for rule in role["rules"])
+        assert grants(role) == WORKER_RULES, set_name
+
+
+def test_the_role_is_bound_to_the_worker_only_in_the_flow_run_namespace(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        role = next(o for o in objects if o["kind"] == "Role" and component(o) == "worker")
+        binding = next(o for o in objects if o["kind"] == "RoleBinding" and component(o) == "worker")
+        flow_ns = "video-ingest-runs" if set_name == "external-api" else "video-ingest"
+        assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == flow_ns
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                      "name": role["metadata"]["name"]}
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "video-ingest-worker", "namespace": "video-ingest"}
+        ]
+        worker = find(objects, "Deployment", "video-ingest-worker")
+        env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES"] == flow_ns
+
+
+def test_only_the_worker_and_the_cleanup_hook_mount_a_kubernetes_api_token(rendered_sets) -> None:
+    with_token = {
+        "Deployment/video-ingest-worker": "video-ingest-worker",
+        "Job/video-ingest-cleanup": "video-ingest-cleanup",
+    }
+    for set_name, objects in rendered_sets.items():
+        accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
+        for label, spec in pod_specs(objects):
+            if label in with_token:
+                assert spec["serviceAccountName"] == with_token[label]
+                assert spec["automountServiceAccountToken"] is True
+            else:
+                assert spec["automountServiceAccountToken"] is False, f"{set_name} {label}"
+                assert accounts[spec["serviceAccountName"]]["automountServiceAccountToken"] is False
+
+
+def test_flow_run_service_account_has_no_token_and_no_role(rendered_sets) -> None:
+    for set_name, objects in rendered_sets.items():
+        account = find(objects, "ServiceAccount", "video-ingest-flow-run")
+        assert account["automountServiceAccountToken"] is False
+        for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+            assert all(s["name"] != "video-ingest-flow-run" for s in binding["subjects"]), set_name
+
+
+def test_prefect_credentials_come_only_from_secrets(rendered_sets) -> None:
+    objects = rendered_sets["external-api"]
+    for _label, spec in pod_specs(objects):
+        for container in containers(spec):
+            env = {e["name"]: e for e in container.get("env", [])}
+            if container["name"] in ("wait-for-api", "cleanup"):
+                # They never call the Prefect API with credentials.
+                assert not {"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"} & set(env), container["name"]
+                continue
+            assert env["PREFECT_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "prefect-cloud", "key": "api-key"}}
+            assert env["PREFECT_API_AUTH_STRING"]["valueFrom"] == {
+                "secretKeyRef": {"name": "prefect-basic-auth", "key": "auth"}
+            }
+    worker = find(objects, "Deployment", "video-ingest-worker")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    # The worker hands flow-run pods references to these Secrets, not values.
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_KEY_SECRET_NAME"] == "prefect-cloud"
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_KEY_SECRET_KEY"] == "api-key"
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"] == "prefect-basic-auth"
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"] == "auth"
+    # No secret value appears anywhere in the render.
+    for set_name, args in VALUE_SETS.items():
+        text = render_text(*args)
+        assert "pnu_" not in text
+        assert not re.search(r"name: PREFECT_API_(KEY|AUTH_STRING)\n\s+value:", text), set_name
+
+
+def test_in_chart_server_requires_the_auth_string_when_one_is_configured(rendered_sets) -> None:
+    server = find(rendered_sets["everything"], "Deployment", "video-ingest-server")
+    env = {e["name"]: e for e in server["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "prefect-basic-auth"
+
+
+def test_database_password_never_appears_as_a_value(rendered_sets) -> None:
+    objects = rendered_sets["default"]
+    server = find(objects, "Deployment", "video-ingest-server")
+    env = {e["name"]: e for e in server["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PREFECT_SERVER_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "video-ingest-postgresql", "key": "password"
+    }
+    postgres = find(objects, "StatefulSet", "video-ingest-postgresql")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in postgres["containers"][0]["env"]}
+    assert "POSTGRES_PASSWORD" not in env
+    assert env["POSTGRES_PASSWORD_FILE"]["value"] == "/etc/postgresql-auth/password"
+    secret_volume = next(v for v in postgres["volumes"] if v["name"] == "auth")
+    assert secret_volume["secret"]["secretName"] == "video-ingest-postgresql"
+    database = find(rendered_sets["external-database"], "Deployment", "video-ingest-server")
+    env = {e["name"]: e for e in database["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "prefect-database", "key": "url"
+    }
+
+
+def test_generated_postgres_password_is_kept_across_uninstall(rendered_sets) -> None:
+    secret = find(rendered_sets["default"], "Secret", "video-ingest-postgresql")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(secret["data"]["password"]) >= 32
+    assert not [o for o in rendered_sets["everything"] if o["kind"] == "Secret"], "existingSecret: none generated"
+
+
+def test_network_policy_lets_flow_runs_reach_only_dns_the_api_and_data_endpoints(rendered_sets) -> None:
+    assert not [o for o in rendered_sets["default"] if o["kind"] == "NetworkPolicy"]
+    objects = rendered_sets["network-policy"]
+    policy = find(objects, "NetworkPolicy", "video-ingest-flow-run")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "video-ingest",
+        "app.kubernetes.io/instance": "video-ingest",
+        "app.kubernetes.io/component": "flow-run",
+    }
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in policy["spec"]
+    dns, api, data = policy["spec"]["egress"]
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert api["ports"] == [{"protocol": "TCP", "port": 4200}]
+    assert api["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    assert data["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+    database = find(objects, "NetworkPolicy", "video-ingest-postgresql")
+    source = database["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert source["app.kubernetes.io/component"] == "server"
+
+
+def test_network_policy_with_external_api_uses_its_cidrs_and_requires_them() -> None:
+    external = Path(__file__).parent / "values" / "external-api.yaml"
+    args = ("--values", str(external), "--set", "networkPolicy.enabled=true")
+    failed = helm("template", "video-ingest", str(CHART), *args, check=False)
+    assert failed.returncode != 0 and "networkPolicy.prefectApi.cidrs" in failed.stderr
+    objects = render(*args, "--set", "networkPolicy.prefectApi.cidrs={203.0.113.0/24}")
+    policy = find(objects, "NetworkPolicy", "video-ingest-flow-run")
+    assert policy["metadata"]["namespace"] == "video-ingest-runs"
+    api = policy["spec"]["egress"][1]
+    assert api == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+
+
+# ---------------------------------------------------------------- checkov
+
+
+def checkov_skips() -> list[tuple[str, str]]:
+    """(check id, the comment justifying it) from tests/chart/checkov.yaml."""
+    skips = []
+    lines = CHECKOV_CONFIG.read_text().splitlines()
+    for index, line in enumerate(lines):
+        match = re.match(r"^\s+- (CKV2?_K8S_\d+)\s*$", line)
+        if match:
+            comment = []
+            back = index - 1
+            while back >= 0 and lines[back].strip().startswith("#"):
+                comment.insert(0, lines[back].strip("# ").strip())
+                back -= 1
+            skips.append((match.group(1), " ".join(comment)))
+    return skips
+
+
+@pytest.fixture(scope="module")
+def checkov_report(rendered_sets, tmp_path_factory) -> dict:
+    """One checkov run over every values set's render (it is slow to start)."""
+    directory = tmp_path_factory.mktemp("checkov")
+    for set_name, objects in rendered_sets.items():
+        (directory / f"{set_name}.yaml").write_text(yaml.safe_dump_all(objects))
+    result = subprocess.run(
+        [checkov_binary(), "--config-file", str(CHECKOV_CONFIG), "--directory", str(directory),
+         "--output", "json"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert result.stdout.strip(), f"checkov printed nothing (exit {result.returncode}):\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    return report[0] if isinstance(report, list) else report
+
+
+def test_checkov_finds_no_failed_check(checkov_report) -> None:
+    results = checkov_report["results"]
+    failed = [
+        f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})"
+        for c in results["failed_checks"]
+    ]
+    assert not failed, "\n".join(failed)
+    assert checkov_report["summary"]["parsing_errors"] == 0
+    assert checkov_report["summary"]["passed"] > 1000, "checkov checked far fewer things than expected"
+
+
+def test_every_checkov_skip_is_justified(checkov_report) -> None:
+    skips = checkov_skips()
+    assert skips, "tests/chart/checkov.yaml lists no skip-check entries"
+    for check, reason in skips:
+        assert len(reason) > 40, f"{check}: the comment above it must say why it is skipped"
+    for skipped in checkov_report["results"]["skipped_checks"]:
+        if skipped["check_id"] in dict(skips):
+            continue
+        reason = (skipped.get("check_result") or {}).get("suppress_comment", "")
+        assert len(reason) > 30, f"{skipped['check_id']} on {skipped['resource']} is skipped without a reason"

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .rendering import CHART, REPO, VALUE_SETS, VALUES_DIR, helm, pod_specs, render
+from .rendering import CHART, REPO, VALUE_SETS, VALUES_DIR, find, helm, pod_specs, render
 
 KUBERNETES_VERSIONS = ["1.30", "1.31", "1.32", "1.33", "1.34"]
 RECOMMENDED_LABELS = {
@@ -96,12 +96,40 @@ def test_services_select_the_pods_of_their_component(rendered_sets) -> None:
         assert len(matched) == 1, f"Service {service['metadata']['name']} selects {len(matched)} workloads"
 
 
+CLUSTER_SCOPED = {"PriorityClass"}
+
+
 def test_every_object_is_in_the_release_or_flow_run_namespace(rendered_sets) -> None:
     for set_name, objects in rendered_sets.items():
         for obj in objects:
+            if obj["kind"] in CLUSTER_SCOPED:
+                assert "namespace" not in obj["metadata"], f"{set_name}: {obj['kind']} is cluster-scoped"
+                continue
             assert obj["metadata"].get("namespace") in ("video-ingest", "video-ingest-runs"), (
                 f"{set_name}: {obj['kind']}/{obj['metadata']['name']}"
             )
+
+
+def test_pool_limit_is_also_a_quota_on_flow_run_pods(rendered_sets) -> None:
+    objects = rendered_sets["default"]
+    (quota,) = [o for o in objects if o["kind"] == "ResourceQuota"]
+    (priority_class,) = [o for o in objects if o["kind"] == "PriorityClass"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert quota["spec"]["hard"] == {"pods": str(values["workPool"]["concurrencyLimit"])}
+    (scope,) = quota["spec"]["scopeSelector"]["matchExpressions"]
+    assert scope == {"scopeName": "PriorityClass", "operator": "In", "values": [priority_class["metadata"]["name"]]}
+    assert (priority_class["value"], priority_class["preemptionPolicy"]) == (0, "Never")
+    config = yaml.safe_load(find(objects, "ConfigMap", "video-ingest-platform")["data"]["platform.yaml"])
+    assert config["workPool"]["jobTemplate"]["priorityClassName"] == priority_class["metadata"]["name"]
+
+
+def test_quota_follows_the_limit_and_goes_with_it() -> None:
+    seven = render("--set", "workPool.concurrencyLimit=7")
+    assert [o["spec"]["hard"]["pods"] for o in seven if o["kind"] == "ResourceQuota"] == ["7"]
+    unlimited = render("--set", "workPool.concurrencyLimit=null")
+    assert not [o for o in unlimited if o["kind"] in ("ResourceQuota", "PriorityClass")]
+    off = render("--set", "flowRuns.podQuota.enabled=false")
+    assert not [o for o in off if o["kind"] in ("ResourceQuota", "PriorityClass")]
 
 
 def test_object_names_fit_in_63_characters_even_with_a_long_release_name() -> None:

@@ -90,6 +90,26 @@ cannot override them). Call with (dict "ctx" $ "component" "worker" "extra" map)
 {{- .Values.flowRuns.namespace | default .Release.Namespace }}
 {{- end }}
 
+{{/*
+The priority class of flow-run pods: flowRuns.priorityClassName, else the
+chart's own when flowRuns.podQuota is on (it scopes the pod quota to them).
+PriorityClasses are cluster-scoped, so the name carries the namespace.
+*/}}
+{{- define "video-ingest.flowRunPriorityClassName" -}}
+{{- if .Values.flowRuns.priorityClassName -}}
+{{- .Values.flowRuns.priorityClassName }}
+{{- else if include "video-ingest.podQuotaEnabled" . -}}
+{{- printf "%s-%s-flow-run" .Release.Namespace (include "video-ingest.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the flow-run pod quota applies: enabled and the pool has a limit. */}}
+{{- define "video-ingest.podQuotaEnabled" -}}
+{{- if and .Values.flowRuns.podQuota.enabled (not (kindIs "invalid" .Values.workPool.concurrencyLimit)) -}}
+true
+{{- end }}
+{{- end }}
+
 {{/* ServiceAccount of the worker (it has the Role). */}}
 {{- define "video-ingest.workerServiceAccountName" -}}
 {{- if .Values.worker.serviceAccount.create }}
@@ -339,7 +359,7 @@ so the cleanup hook's selector always finds them. */}}
   "volumes" (concat $volumes $fr.volumes)
   "volumeMounts" (concat $mounts $fr.volumeMounts)
 }}
-{{- with $fr.priorityClassName }}
+{{- with include "video-ingest.flowRunPriorityClassName" . }}
 {{- $_ := set $job "priorityClassName" . }}
 {{- end }}
 {{- /* Leave out what is empty: the config's defaults are the same. */}}

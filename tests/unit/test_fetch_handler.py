@@ -69,3 +69,24 @@ def test_probe_summary_keeps_duration_and_codecs():
         "duration_seconds": 12.5, "format": "mov,mp4", "size": 1234,
         "video_codecs": ["h264"], "audio_codecs": ["aac"],
     }
+
+
+def test_fetch_over_http_from_a_local_server(tmp_path, source):
+    """A real HTTP server on loopback (the `http` extra's aiohttp client through fsspec)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetch = FetchHandler(source_base=f"http://127.0.0.1:{server.server_port}/", destination=str(tmp_path / "d"))
+        result = fetch.process(VideoItem("v1.mp4"), 1)
+        assert result.action == "ingested"
+        assert result.checksum == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert (tmp_path / "d" / "v1.mp4").read_bytes() == source.read_bytes()
+        with pytest.raises(PermanentItemError, match="not found"):
+            fetch.process(VideoItem("missing.mp4"), 1)
+    finally:
+        server.shutdown()

@@ -70,7 +70,8 @@ class FetchHandler:
                 return HandlerResult(action="skipped", checksum=checksum, size=size)
             metadata = probe(tmp_path)
             extension = posixpath.splitext(source.split("?", 1)[0])[1][:10]
-            target = f"{self.destination}/{item.base_id}{extension}"
+            name = item.base_id if item.base_id.endswith(extension) else item.base_id + extension
+            target = f"{self.destination}/{name}"
             with fsspec.open(tmp_path, "rb") as src, fsspec.open(target, "wb", auto_mkdir=True) as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
             sidecar = {

@@ -2,6 +2,7 @@
 #
 #   make demo    ingest 200 synthetic videos on an embedded Prefect server
 #   make test    unit, integration and chart tests (what CI runs first)
+#   make bench   throughput with a limit of 200: the seed pattern, .map and ours
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,8 @@ PYTEST_ARGS ?=
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
-.PHONY: help venv demo test test-unit test-integration test-chart e2e lint checkov chart-docs
+.PHONY: help venv demo test test-unit test-integration test-chart e2e lint checkov chart-docs \
+	bench-deps bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -42,6 +44,21 @@ e2e: venv ## End-to-end on kind: builds what is missing, brings the cluster up, 
 
 test-chart: venv checkov ## The Helm chart, rendered by helm (on PATH: make tools)
 	$(PY) -m pytest tests/chart $(PYTEST_ARGS)
+
+# The benchmark starts PostgreSQL and Redis from Debian's packages on loopback.
+$(VENV)/.installed-bench: $(VENV)/.installed
+	command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 \
+	  || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-deps: $(VENV)/.installed-bench ## PostgreSQL, Redis and prefect-redis for the benchmark
+
+bench: bench-deps ## Seed pattern vs .map vs ours at 2k, 5k and 20k items (~1 h on 2 cores)
+	$(PY) -m bench.ingest_bench --sizes 2000,5000,20000
+
+bench-quick: bench-deps ## The 2k case; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X
+	$(PY) -m bench.ingest_bench --sizes 2000
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

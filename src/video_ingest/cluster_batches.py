@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from video_ingest.observer import read_task_runs_of_flow_run
 from video_ingest.settings import IngestSettings
 from video_ingest.summary import ItemOutcome, OutcomeLedger
 
 log = logging.getLogger("video_ingest.cluster_batches")
 POLL_SECONDS = 2.0
-PAGE = 200
 
 
 @dataclass
@@ -54,14 +54,13 @@ def outcomes_from_task_runs(task_runs) -> list[ItemOutcome]:
 
 def read_published_outcomes(client, flow_run_id) -> list[ItemOutcome] | None:
     """The outcome table a batch run published, or None if it published none."""
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 
-    from video_ingest.flows import OUTCOMES_ARTIFACT_KEY
-
+    # A batch run publishes one table artifact: its outcomes.
     artifacts = client.read_artifacts(
         artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            key=ArtifactFilterKey(any_=[OUTCOMES_ARTIFACT_KEY]),
+            type=ArtifactFilterType(any_=["table"]),
         )
     )
     if not artifacts:
@@ -69,20 +68,6 @@ def read_published_outcomes(client, flow_run_id) -> list[ItemOutcome] | None:
     newest = max(artifacts, key=lambda artifact: artifact.created)
     rows = json.loads(newest.data) if isinstance(newest.data, str) else newest.data
     return [ItemOutcome.from_dict(row) for row in rows]
-
-
-def read_task_runs(client, flow_run_id) -> list:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    runs, offset = [], 0
-    while True:
-        page = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=PAGE, offset=offset
-        )
-        runs.extend(page)
-        if len(page) < PAGE:
-            return runs
-        offset += PAGE
 
 
 def run_batches_as_deployments(
@@ -121,7 +106,7 @@ def run_batches_as_deployments(
     def finish(client, flow_run_id, batch: BatchRun, state_name: str) -> None:
         outcomes = read_published_outcomes(client, flow_run_id)
         if outcomes is None:
-            outcomes = outcomes_from_task_runs(read_task_runs(client, flow_run_id))
+            outcomes = outcomes_from_task_runs(read_task_runs_of_flow_run(client, flow_run_id))
         wanted = set(batch.ids)
         for outcome in outcomes:
             if outcome.id in wanted:

@@ -22,14 +22,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from video_ingest.batches import split_batches
+from video_ingest.event_backlog import EventBacklog
 from video_ingest.handlers import PermanentItemError, build_handler
 from video_ingest.manifest import VideoItem
 from video_ingest.settings import IngestSettings, load_settings
 from video_ingest.slots import SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
 from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
 from video_ingest.window import InflightWindow
-
-OUTCOMES_ARTIFACT_KEY = "ingest-batch-outcomes"
 
 # Local listeners for per-item progress (the CLI's progress bar). Only in-process
 # runs call them; batches running as Kubernetes Jobs report through the API.
@@ -91,11 +90,13 @@ def run_items(
     window: InflightWindow,
     slots: SlotSource,
     on_outcome: Callable[[ItemOutcome], None],
+    events_backlogged: Callable[[], bool] = lambda: False,
 ) -> list[ItemOutcome]:
     """Submit every item through a bounded window, holding one slot per item in flight.
 
     `submit` returns a future (add_done_callback, wait, state, result). An item's slot is
     taken before its task run is submitted and given back after its final state is read.
+    While `events_backlogged()`, no new item is submitted (see event_backlog.py).
     """
     pending = deque(items)
     item_of: dict[int, VideoItem] = {}
@@ -114,6 +115,12 @@ def run_items(
     while pending:
         if window.full:
             finish(window.next_finished())
+        elif events_backlogged():
+            finished = window.next_finished(timeout=0.05) if len(window) else None
+            if finished is not None:
+                finish(finished)
+            elif not len(window):
+                wait_briefly(0.05)
         elif slots.try_take(len(pending)):
             item = pending.popleft()
             future = submit(item)
@@ -165,6 +172,7 @@ def ingest_batch(
     )
     flow_run = FlowRunContext.get().flow_run
     slots = _open_slots(settings, window.limit, flow_run.id)
+    backlog = EventBacklog(settings.max_unsent_events)
     started = time.monotonic()
     try:
         outcomes = run_items(
@@ -173,15 +181,17 @@ def ingest_batch(
             window=window,
             slots=slots,
             on_outcome=_notify,
+            events_backlogged=backlog.too_high,
         )
     finally:
         slots.close()
     summary = BatchSummary.from_outcomes(outcomes)
     elapsed = time.monotonic() - started
     logger.info(
-        "batch done: %d items, %d succeeded (%d already ingested), %d failed, %.1f items/s, peak in flight %d",
+        "batch done: %d items, %d succeeded (%d already ingested), %d failed, %.1f items/s, peak in flight %d,"
+        " held back %d times for unsent events",
         summary.total, summary.succeeded, summary.skipped, summary.failed,
-        summary.total / elapsed if elapsed else 0.0, window.peak,
+        summary.total / elapsed if elapsed else 0.0, window.peak, backlog.held_back,
     )
     _publish(summary, outcomes, title=f"ingest-batch {flow_run.name}")
     result = {"summary": summary.to_json(), "outcomes": [o.to_dict() for o in outcomes]}
@@ -212,8 +222,9 @@ def _notify(outcome: ItemOutcome) -> None:
 
 def _publish(summary: BatchSummary, outcomes: list[ItemOutcome], title: str) -> None:
     create_markdown_artifact(markdown=summary.to_markdown(title), description=title)
+    # No key: a keyed artifact also updates a collection, whose event carries the
+    # whole table and is refused (dropped) by the server past 1.5 MB (~14k rows).
     create_table_artifact(
-        key=OUTCOMES_ARTIFACT_KEY,
         table=[o.to_dict() for o in outcomes],
         description="one row per item: final state, attempts, what the handler did",
     )

@@ -49,3 +49,24 @@ def read_task_runs_named(client, name_contains: str, expected: int, timeout: flo
 
 def task_run_intervals(task_runs) -> list[tuple[datetime, datetime]]:
     return [(run.start_time, run.end_time) for run in task_runs if run.start_time and run.end_time]
+
+
+def read_task_runs_of_flow_run(client, flow_run_id) -> list:
+    """Every task run the server recorded for one flow run (paged in a stable order by ID)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    runs: dict = {}
+    offset = 0
+    while True:
+        page = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.ID_DESC,
+            limit=200,
+            offset=offset,
+        )
+        for run in page:
+            runs[run.id] = run
+        if len(page) < 200:
+            return list(runs.values())
+        offset += 200

@@ -68,13 +68,25 @@ def _free_port() -> int:
 
 
 class EmbeddedServer:
-    """A Prefect server subprocess on 127.0.0.1 with a SQLite database in `state_dir`."""
+    """A Prefect server subprocess on 127.0.0.1 with a SQLite database in `state_dir`.
 
-    def __init__(self, state_dir: str | Path, port: int | None = None):
+    `database_url` and `server_env` (Prefect server settings, e.g. its messaging
+    broker) let the benchmark run the same server on PostgreSQL and Redis.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        port: int | None = None,
+        database_url: str | None = None,
+        server_env: dict[str, str] | None = None,
+    ):
         self.state_dir = Path(state_dir).expanduser()
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.log_path = self.state_dir / "server.log"
+        self.database_url = database_url or f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}"
+        self.server_env = dict(server_env or {})
         self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -87,10 +99,11 @@ class EmbeddedServer:
             ) from None
         env = {
             **os.environ,
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            **self.server_env,
         }
         env.pop("PREFECT_API_URL", None)
         log = open(self.log_path, "ab")

@@ -37,6 +37,10 @@ class IngestSettings(BaseSettings):
     )
     slot_block: int = Field(16, ge=1, le=1000, description="slots leased per server call")
     slot_lease_seconds: float = Field(60.0, ge=10, le=3600)
+    max_unsent_events: int = Field(
+        2000, ge=0, le=1_000_000,
+        description="hold new items back while this many Prefect events wait to be sent (0: never)",
+    )
     source_base: str = Field("", description="prefix for IDs whose manifest row has no source")
     destination: str = Field("", description="where ingested files and sidecars go (fsspec URI)")
     synthetic_ms: int = Field(0, ge=0, le=600_000, description="synthetic work per item, ms")

@@ -1,0 +1,1 @@
+"""The throughput benchmark (python -m bench.ingest_bench; make bench)."""

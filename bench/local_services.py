@@ -1,0 +1,160 @@
+"""PostgreSQL and Redis servers on loopback, for the benchmark's Prefect server.
+
+Both come from Debian's packages (`make bench-deps` installs them). Each runs from a
+scratch directory for the length of the benchmark and is stopped at the end;
+nothing is installed as a service and no system-wide data directory is touched.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started; the message says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, what: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{what} exited at start (status {process.returncode}); see {log}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s; see {log}")
+
+
+def _stop(process: subprocess.Popen | None, grace: float = 20.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster in `workdir`, owned by the `postgres` user."""
+
+    DATABASE = "prefect"
+
+    def __init__(self, workdir: Path, max_connections: int = 200):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.max_connections = max_connections
+        self.log_path = self.workdir / "postgres.log"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{self.DATABASE}"
+
+    def start(self) -> None:
+        bindir = _postgres_bindir()
+        data = self.workdir / "pgdata"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+        user = pwd.getpwnam("postgres")
+        os.chown(self.workdir, user.pw_uid, user.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        initdb = subprocess.run(
+            [*as_postgres, f"{bindir}/initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"],
+            capture_output=True, text=True,
+        )
+        if initdb.returncode != 0:
+            raise ServiceError(
+                f"initdb as the postgres user failed in {data} (every parent directory must be"
+                f" searchable by that user): {initdb.stderr.strip()[-500:]}"
+            )
+        log = open(self.log_path, "ab")
+        self._process = subprocess.Popen(
+            [
+                *as_postgres, f"{bindir}/postgres", "-D", str(data),
+                "-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-k", str(self.workdir),
+                "-c", f"max_connections={self.max_connections}",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        _wait_for_port(self.port, "PostgreSQL", self._process, self.log_path)
+        deadline = time.monotonic() + 30
+        while True:
+            created = subprocess.run(
+                [*as_postgres, f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                 self.DATABASE],
+                capture_output=True, text=True,
+            )
+            if created.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"createdb failed: {created.stderr.strip()}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        _stop(self._process)
+        self._process = None
+
+
+class Redis:
+    """A Redis server on loopback with persistence off."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        self.log_path = self.workdir / "redis.log"
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise ServiceError("redis-server is not installed (make bench-deps installs it)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self._process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        _wait_for_port(self.port, "Redis", self._process, self.log_path)
+
+    def stop(self) -> None:
+        _stop(self._process)
+        self._process = None
+
+
+def redis_messaging_env(redis: Redis) -> dict[str, str]:
+    """Prefect server settings that move its messaging, event ordering and leases to Redis."""
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+        "PREFECT_REDIS_MESSAGING_PORT": str(redis.port),
+        "PREFECT_REDIS_MESSAGING_DB": "0",
+    }
+
+
+def _postgres_bindir() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not found:
+        raise ServiceError("the PostgreSQL server is not installed (make bench-deps installs it)")
+    return str(Path(found[-1]).parent)

@@ -1,6 +1,6 @@
 # One image for every role: the Prefect Kubernetes worker, the flow-run Jobs
 # (`prefect flow-run execute`), the `video-ingest apply` hook and the optional
-# in-chart Prefect server.
+# in-chart Prefect server (with prefect-redis for its Redis messaging).
 #
 # Builds with Docker's classic builder (no BuildKit features).
 #   docker build -t video-ingest:0.1.0 .
@@ -22,7 +22,7 @@ COPY src/ /src/src/
 # hadolint ignore=DL3042
 # pip compiles every module as it installs, so pods with a read-only root
 # filesystem start from bytecode.
-RUN /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} "/src[s3,http]" \
+RUN /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} "/src[s3,http,redis]" \
     && /opt/video-ingest/bin/pip uninstall --quiet --yes pip
 
 FROM ${PYTHON_IMAGE}

@@ -84,7 +84,7 @@ chart-docs: venv ## Regenerate the chart README's values table and k8s/ from the
 HACK := hack
 
 .PHONY: docker tools kube-binaries images node-image python-image project-image \
-	cluster cluster-delete toolchain e2e-cluster postgres-image
+	cluster cluster-delete toolchain e2e-cluster postgres-image redis-image
 
 docker: ## Install/start Docker (privileged containers working)
 	$(HACK)/ensure-docker.sh
@@ -108,6 +108,9 @@ project-image: docker ## The project image (Dockerfile), loaded into the cluster
 
 postgres-image: docker ## The chart's PostgreSQL image for kind (stand-in when air-gapped)
 	$(HACK)/build-postgres-image.sh
+
+redis-image: docker ## The chart's Redis image for kind (stand-in when air-gapped)
+	$(HACK)/build-redis-image.sh
 
 cluster: ## Create (or reuse) the kind cluster and wait until it is Ready
 	$(HACK)/cluster-up.sh

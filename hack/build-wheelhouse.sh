@@ -30,7 +30,7 @@ main() {
         python3 -m venv /tmp/venv
         /tmp/venv/bin/pip install --quiet --upgrade pip
         /tmp/venv/bin/pip download --quiet --dest /out pip setuptools wheel
-        /tmp/venv/bin/pip wheel --quiet --wheel-dir /out "/tmp/src[s3,http]"
+        /tmp/venv/bin/pip wheel --quiet --wheel-dir /out "/tmp/src[s3,http,redis]"
         rm -f /out/video_ingest-*.whl
         chown -R '"$(id -u):$(id -g)"' /out'
     touch "${cache}/.complete"

@@ -32,6 +32,8 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
     "external-api": ("--values", str(VALUES_DIR / "external-api.yaml")),
     "external-database": ("--values", str(VALUES_DIR / "external-database.yaml")),
     "network-policy": ("--values", str(VALUES_DIR / "network-policy.yaml")),
+    "in-chart-redis": ("--values", str(VALUES_DIR / "in-chart-redis.yaml")),
+    "external-redis": ("--values", str(VALUES_DIR / "external-redis.yaml")),
     "everything": ("--values", str(VALUES_DIR / "everything.yaml")),
 }
 

@@ -88,12 +88,12 @@ def test_selectors_use_only_name_instance_and_component(rendered_sets) -> None:
 
 
 def test_services_select_the_pods_of_their_component(rendered_sets) -> None:
-    objects = rendered_sets["default"]
-    workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
-    for service in (o for o in objects if o["kind"] == "Service"):
-        selector = service["spec"]["selector"].items()
-        matched = [w for w in workloads if selector <= w["spec"]["template"]["metadata"]["labels"].items()]
-        assert len(matched) == 1, f"Service {service['metadata']['name']} selects {len(matched)} workloads"
+    for set_name, objects in rendered_sets.items():
+        workloads = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet")]
+        for service in (o for o in objects if o["kind"] == "Service"):
+            selector = service["spec"]["selector"].items()
+            matched = [w for w in workloads if selector <= w["spec"]["template"]["metadata"]["labels"].items()]
+            assert len(matched) == 1, f"{set_name}: Service {service['metadata']['name']} selects {len(matched)}"
 
 
 CLUSTER_SCOPED = {"PriorityClass"}
@@ -183,7 +183,8 @@ def test_workloads_exist_in_each_mode(rendered_sets) -> None:
     database = kinds(rendered_sets["external-database"])
     assert ("Deployment", "video-ingest-server") in database
     assert not {name for kind, name in database if "postgresql" in name}
-    assert len(pod_specs(rendered_sets["everything"])) == 6
+    assert ("Deployment", "video-ingest-redis") in kinds(rendered_sets["everything"])
+    assert len(pod_specs(rendered_sets["everything"])) == 7
 
 
 def test_without_helm_the_chart_tests_fail_instead_of_skipping() -> None:

@@ -50,7 +50,7 @@ def test_every_pod_runs_hardened(rendered_sets) -> None:
 def test_project_image_pods_run_as_uid_10001_with_writable_tmp_and_prefect_home(rendered_sets) -> None:
     for set_name, objects in rendered_sets.items():
         for label, spec in pod_specs(objects):
-            if "postgresql" in label:
+            if "postgresql" in label or "redis" in label:
                 continue
             assert spec["securityContext"]["runAsUser"] == 10001, f"{set_name} {label}"
             volumes = {v["name"]: v for v in spec["volumes"]}

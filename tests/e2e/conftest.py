@@ -174,6 +174,12 @@ def postgres_image(kind_cluster: Kubectl) -> str:
     return run_hack("build-postgres-image.sh").splitlines()[-1]
 
 
+@pytest.fixture(scope="session")
+def redis_image(kind_cluster: Kubectl) -> str:
+    """The Redis image of the chart's kind values, built or pulled, loaded into kind."""
+    return run_hack("build-redis-image.sh").splitlines()[-1]
+
+
 DIAGNOSTICS_DIR = REPO_ROOT / "e2e-diagnostics"
 
 

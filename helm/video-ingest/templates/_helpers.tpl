@@ -130,7 +130,7 @@ true
 
 {{/*
 ServiceAccount of the pods that need no Kubernetes API at all: the Prefect
-server, PostgreSQL, the apply hook and the test pod.
+server, PostgreSQL, Redis, the apply hook and the test pod.
 */}}
 {{- define "video-ingest.appServiceAccountName" -}}
 {{- include "video-ingest.fullname" . }}
@@ -147,8 +147,8 @@ RoleBinding).
 {{/*
 The label selector of what the cleanup hook deletes: this release's
 flow-run Jobs and pods, the apply hook Job and pod, and the test pod. Never
-the cleanup's own pod, nor the worker, server and PostgreSQL, which Helm
-deletes itself.
+the cleanup's own pod, nor the worker, server, PostgreSQL and Redis, which
+Helm deletes itself.
 */}}
 {{- define "video-ingest.cleanupSelector" -}}
 {{- printf "app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s,app.kubernetes.io/component in (flow-run,apply,test)" (include "video-ingest.name" .) .Release.Name }}
@@ -187,6 +187,85 @@ helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{/* The Secret holding the in-chart PostgreSQL password. */}}
 {{- define "video-ingest.postgresqlSecretName" -}}
 {{- .Values.postgresql.auth.existingSecret | default (include "video-ingest.postgresqlName" .) }}
+{{- end }}
+
+{{/* The in-chart Redis's name (Deployment, Service, Secret, NetworkPolicy). */}}
+{{- define "video-ingest.redisName" -}}
+{{- printf "%s-redis" (include "video-ingest.fullname" .) }}
+{{- end }}
+
+{{/*
+"true" when the in-chart Prefect server uses Redis messaging, after checking
+that the settings name exactly one Redis that something uses. Fails at
+install time otherwise.
+*/}}
+{{- define "video-ingest.redisMessaging" -}}
+{{- $redis := .Values.server.messaging.redis }}
+{{- if eq .Values.server.messaging.broker "redis" }}
+{{- if and .Values.redis.enabled $redis.host }}
+{{- fail "set either redis.enabled=true (the in-chart Redis) or server.messaging.redis.host (an existing Redis), not both" }}
+{{- end }}
+{{- if not (or .Values.redis.enabled $redis.host) }}
+{{- fail "server.messaging.broker=redis needs a Redis: set redis.enabled=true (the in-chart one) or server.messaging.redis.host (an existing one)" }}
+{{- end }}
+{{- if and .Values.redis.enabled (gt (int $redis.db) 15) }}
+{{- fail (printf "server.messaging.redis.db is %d: the in-chart Redis has databases 0 to 15" (int $redis.db)) }}
+{{- end -}}
+true
+{{- else if .Values.redis.enabled }}
+{{- fail "redis.enabled=true needs server.messaging.broker=redis: the in-chart Redis serves only the server's messaging (set redis.enabled=false to keep messaging in memory)" }}
+{{- end }}
+{{- end }}
+
+{{/* The Redis the server's messaging uses: server.messaging.redis.host, else the in-chart one. */}}
+{{- define "video-ingest.redisHost" -}}
+{{- .Values.server.messaging.redis.host | default (include "video-ingest.redisName" .) }}
+{{- end }}
+
+{{/*
+The Secret holding the Redis password: server.messaging.redis.existingSecret,
+else the one the chart generates for the in-chart Redis; empty for an
+existing Redis without a password.
+*/}}
+{{- define "video-ingest.redisSecretName" -}}
+{{- if .Values.server.messaging.redis.existingSecret }}
+{{- .Values.server.messaging.redis.existingSecret }}
+{{- else if .Values.redis.enabled }}
+{{- include "video-ingest.redisName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+An initContainer that waits until host:port accepts TCP connections, so the
+server does not crash-loop through its first start. Gives up after the
+server's startupSeconds. Call with
+(dict "ctx" $ "name" "database" "what" "PostgreSQL" "host" "db" "port" 5432).
+*/}}
+{{- define "video-ingest.waitForTcpContainer" -}}
+- name: wait-for-{{ .name }}
+  image: {{ include "video-ingest.image" .ctx | quote }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  command:
+    - python3
+    - -c
+    - |
+      import socket, sys, time
+      host, port = "{{ .host }}", {{ int .port }}
+      deadline = time.monotonic() + {{ int .ctx.Values.server.startupSeconds }}
+      while True:
+          try:
+              socket.create_connection((host, port), timeout=5).close()
+              print(f"{{ .what }} accepts connections at {host}:{port}")
+              sys.exit(0)
+          except OSError as exc:
+              if time.monotonic() > deadline:
+                  print(f"{{ .what }} at {host}:{port} unreachable: {exc}", file=sys.stderr)
+                  sys.exit(1)
+              time.sleep(2)
+  resources:
+    {{- toYaml .ctx.Values.waitResources | nindent 4 }}
+  securityContext:
+    {{- toYaml .ctx.Values.securityContext | nindent 4 }}
 {{- end }}
 
 {{/*

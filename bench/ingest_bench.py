@@ -92,6 +92,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--variants", default="seed,map,ours", help="which of seed, map, ours to run")
     parser.add_argument("--limit", type=int, default=200, help="the concurrency limit every variant runs under")
     parser.add_argument("--max-inflight", type=int, default=200, help="our in-flight window per batch")
+    parser.add_argument(
+        "--threads", type=int, default=8,
+        help="our batch's task-run threads (VIDEO_INGEST_MAX_WORKERS); no-op items are CPU-bound: few threads win",
+    )
     parser.add_argument("--slot-block", type=int, default=50, help="slots our batch leases per server call")
     parser.add_argument(
         "--redis", action=argparse.BooleanOptionalAction, default=True,
@@ -198,6 +202,7 @@ def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: 
         VIDEO_INGEST_SLOT_LIMIT=LIMIT_NAME,
         VIDEO_INGEST_MAX_INFLIGHT=str(args.max_inflight),
         VIDEO_INGEST_SLOT_BLOCK=str(args.slot_block),
+        VIDEO_INGEST_MAX_WORKERS=str(args.threads),
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     drops.new_drops()
@@ -260,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.chmod(0o755)  # PostgreSQL runs as its own user below it
     facts = machine()
     print(f"# {facts['cores']} cores, {facts['cpu']}, Python {facts['python']}, prefect {facts['prefect']},"
-          f" load {facts['load_avg_at_start']:.2f}; limit {args.limit};"
+          f" load {facts['load_avg_at_start']:.2f}; limit {args.limit}; our threads {args.threads};"
           f" server messaging {'Redis' if args.redis else 'in memory'},"
           f" {'batched' if args.server_batching else 'default'} recorder writes; work in {workdir}", flush=True)
     postgres, redis, server = Postgres(workdir / "postgres"), None, None

@@ -139,7 +139,7 @@ def run_items(
 
 @flow(
     name="ingest-batch",
-    task_runner=ThreadPoolTaskRunner(max_workers=32),
+    task_runner=ThreadPoolTaskRunner(max_workers=_settings().max_workers),
     persist_result=False,
     validate_parameters=True,
 )

@@ -54,7 +54,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 bench-deps: $(VENV)/.installed-bench ## PostgreSQL, Redis and prefect-redis for the benchmark
 
-bench: bench-deps ## Seed pattern vs .map vs ours at 2k, 5k and 20k items (~1 h on 2 cores)
+bench: bench-deps ## Seed pattern vs .map vs ours at 2k, 5k and 20k items (~2 h on 2 cores)
 	$(PY) -m bench.ingest_bench --sizes 2000,5000,20000
 
 bench-quick: bench-deps ## The 2k case; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X

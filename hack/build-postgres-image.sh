@@ -73,28 +73,4 @@ postgres::verify() (
     || { docker logs "${name}" >&2; vi::die "${POSTGRES_IMAGE}: password login over TCP failed"; }
 )
 
-postgres::kind_load() {
-  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null; then
-    kind load docker-image "${POSTGRES_IMAGE}" --name "${CLUSTER_NAME}" >&2
-  fi
-}
-
-main() {
-  "${VI_HACK}/ensure-docker.sh" >&2
-  vi::airgap::resolve
-  if [[ "${VIDEO_INGEST_AIRGAP}" == 0 ]]; then
-    vi::image::exists "${PUBLISHED_POSTGRES_IMAGE}" || docker pull "${PUBLISHED_POSTGRES_IMAGE}" >&2
-    docker tag "${PUBLISHED_POSTGRES_IMAGE}" "${POSTGRES_IMAGE}"
-  elif vi::image::restore postgres "${KEY}" "${POSTGRES_IMAGE}"; then
-    vi::log "${POSTGRES_IMAGE} is current"
-  else
-    vi::log "building ${POSTGRES_IMAGE}"
-    postgres::build
-    postgres::verify
-    vi::image::save postgres "${KEY}" "${POSTGRES_IMAGE}"
-  fi
-  postgres::kind_load
-  echo "${POSTGRES_IMAGE}"
-}
-
-main "$@"
+vi::service_image::provide postgres "${KEY}" "${POSTGRES_IMAGE}" "${PUBLISHED_POSTGRES_IMAGE}"

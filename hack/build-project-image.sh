@@ -24,9 +24,7 @@ main() {
   vi::log "building ${PROJECT_IMAGE} FROM ${python_image}"
   docker build --build-arg "PYTHON_IMAGE=${python_image}" --build-arg "PIP_INSTALL_ARGS=${pip_args}" \
     -t "${PROJECT_IMAGE}" "${VI_ROOT}"
-  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null; then
-    kind load docker-image "${PROJECT_IMAGE}" --name "${CLUSTER_NAME}"
-  fi
+  vi::kind::load "${PROJECT_IMAGE}"
 }
 
 main "$@"

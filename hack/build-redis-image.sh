@@ -99,28 +99,4 @@ redis::wait() {
   done
 }
 
-redis::kind_load() {
-  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null; then
-    kind load docker-image "${REDIS_IMAGE}" --name "${CLUSTER_NAME}" >&2
-  fi
-}
-
-main() {
-  "${VI_HACK}/ensure-docker.sh" >&2
-  vi::airgap::resolve
-  if [[ "${VIDEO_INGEST_AIRGAP}" == 0 ]]; then
-    vi::image::exists "${PUBLISHED_REDIS_IMAGE}" || docker pull "${PUBLISHED_REDIS_IMAGE}" >&2
-    docker tag "${PUBLISHED_REDIS_IMAGE}" "${REDIS_IMAGE}"
-  elif vi::image::restore redis "${KEY}" "${REDIS_IMAGE}"; then
-    vi::log "${REDIS_IMAGE} is current"
-  else
-    vi::log "building ${REDIS_IMAGE}"
-    redis::build
-    redis::verify
-    vi::image::save redis "${KEY}" "${REDIS_IMAGE}"
-  fi
-  redis::kind_load
-  echo "${REDIS_IMAGE}"
-}
-
-main "$@"
+vi::service_image::provide redis "${KEY}" "${REDIS_IMAGE}" "${PUBLISHED_REDIS_IMAGE}"

@@ -246,6 +246,37 @@ vi::image::save() {
   mv "${tar}.partial" "${tar}"
 }
 
+# vi::kind::load IMAGE: loads IMAGE into the kind cluster, when that exists.
+vi::kind::load() {
+  if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null; then
+    kind load docker-image "$1" --name "${CLUSTER_NAME}" >&2
+  fi
+}
+
+# vi::service_image::provide NAME KEY IMAGE PUBLISHED: a service image the
+# chart's kind values name. Where a registry answers it is PUBLISHED,
+# re-tagged; air-gapped, the cached stand-in of KEY, or one built now with the
+# caller's NAME::build and checked with NAME::verify. Loaded into kind; the
+# image is printed on stdout.
+vi::service_image::provide() {
+  local name="$1" key="$2" image="$3" published="$4"
+  "${VI_HACK}/ensure-docker.sh" >&2
+  vi::airgap::resolve
+  if [[ "${VIDEO_INGEST_AIRGAP}" == 0 ]]; then
+    vi::image::exists "${published}" || docker pull "${published}" >&2
+    docker tag "${published}" "${image}"
+  elif vi::image::restore "${name}" "${key}" "${image}"; then
+    vi::log "${image} is current"
+  else
+    vi::log "building ${image}"
+    "${name}::build"
+    "${name}::verify"
+    vi::image::save "${name}" "${key}" "${image}"
+  fi
+  vi::kind::load "${image}"
+  echo "${image}"
+}
+
 # vi::image::build ARGS...: a classic `docker build` (no BuildKit here),
 # quiet unless it fails.
 vi::image::build() {

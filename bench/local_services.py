@@ -16,15 +16,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from video_ingest.prefect_api import free_port
+
 
 class ServiceError(RuntimeError):
     """A local service could not be started; the message says which and why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, what: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:

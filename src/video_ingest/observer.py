@@ -32,15 +32,7 @@ def read_task_runs_named(client, name_contains: str, expected: int, timeout: flo
 
     deadline = time.monotonic() + timeout
     while True:
-        runs, offset = [], 0
-        while True:
-            page = client.read_task_runs(
-                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_contains)), limit=200, offset=offset
-            )
-            runs.extend(page)
-            if len(page) < 200:
-                break
-            offset += 200
+        runs = read_all_task_runs(client, task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_contains)))
         ended = [run for run in runs if run.end_time is not None and run.start_time is not None]
         if len(ended) >= expected or time.monotonic() > deadline:
             return runs
@@ -52,19 +44,20 @@ def task_run_intervals(task_runs) -> list[tuple[datetime, datetime]]:
 
 
 def read_task_runs_of_flow_run(client, flow_run_id) -> list:
-    """Every task run the server recorded for one flow run (paged in a stable order by ID)."""
+    """Every task run the server recorded for one flow run."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    return read_all_task_runs(client, flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+
+def read_all_task_runs(client, **filters) -> list:
+    """Every task run matching `filters` (read_task_runs' keywords), paged in a stable order by ID."""
     from prefect.client.schemas.sorting import TaskRunSort
 
     runs: dict = {}
     offset = 0
     while True:
-        page = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.ID_DESC,
-            limit=200,
-            offset=offset,
-        )
+        page = client.read_task_runs(**filters, sort=TaskRunSort.ID_DESC, limit=200, offset=offset)
         for run in page:
             runs[run.id] = run
         if len(page) < 200:

@@ -61,7 +61,7 @@ def check_api(url: str, timeout: float = 10.0) -> None:
         raise ApiUnreachable(f"Prefect API at {url} answered {response.status_code} on /health")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -82,7 +82,7 @@ class EmbeddedServer:
         server_env: dict[str, str] | None = None,
     ):
         self.state_dir = Path(state_dir).expanduser()
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.log_path = self.state_dir / "server.log"
         self.database_url = database_url or f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}"

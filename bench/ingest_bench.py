@@ -105,6 +105,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--server-batching", action=argparse.BooleanOptionalAction, default=True,
         help="batched writes in the server's task run recorder and event persister (default) or Prefect's defaults",
     )
+    parser.add_argument(
+        "--separate-services", action=argparse.BooleanOptionalAction, default=True,
+        help="the server's background services apart from its API, the task run recorder in a process of its own"
+             " (default, as the chart's server.services.separate; needs --redis)",
+    )
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     try:
@@ -119,6 +124,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--variants takes seed, map and ours, not {','.join(sorted(unknown)) or 'nothing'}")
     if args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.separate_services and not args.redis:
+        parser.error("--separate-services needs --redis: in-memory messaging does not reach another process")
     return args
 
 
@@ -168,20 +175,22 @@ def observed_max_concurrent(api_url: str, flow_run_id: str) -> int:
 
 
 class DropCounter:
-    """Counts the server log's lines about dropped messages or events since the last call."""
+    """Counts the server logs' lines about dropped messages or events since the last call."""
 
-    def __init__(self, log_path: Path):
-        self.log_path = log_path
-        self.offset = 0
+    def __init__(self, log_paths: list[Path]):
+        self.offsets = {path: 0 for path in log_paths}
 
     def new_drops(self) -> int:
-        if not self.log_path.exists():
-            return 0
-        with open(self.log_path, "rb") as log:
-            log.seek(self.offset)
-            text = log.read().decode(errors="replace")
-            self.offset = log.tell()
-        return sum(1 for line in text.splitlines() if DROP_PATTERN.search(line))
+        found = 0
+        for path, offset in self.offsets.items():
+            if not path.exists():
+                continue
+            with open(path, "rb") as log:
+                log.seek(offset)
+                text = log.read().decode(errors="replace")
+                self.offsets[path] = log.tell()
+            found += sum(1 for line in text.splitlines() if DROP_PATTERN.search(line))
+        return found
 
 
 def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: DropCounter) -> Row:
@@ -267,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {facts['cores']} cores, {facts['cpu']}, Python {facts['python']}, prefect {facts['prefect']},"
           f" load {facts['load_avg_at_start']:.2f}; limit {args.limit}; our threads {args.threads};"
           f" server messaging {'Redis' if args.redis else 'in memory'},"
-          f" {'batched' if args.server_batching else 'default'} recorder writes; work in {workdir}", flush=True)
+          f" {'batched' if args.server_batching else 'default'} recorder writes,"
+          f" services {'apart from the API, the task run recorder alone' if args.separate_services else 'in the API process'};"
+          f" work in {workdir}", flush=True)
     postgres, redis, server = Postgres(workdir / "postgres"), None, None
     rows: list[Row] = []
     try:
@@ -277,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             redis = Redis(workdir / "redis")
             redis.start()
             server_env.update(redis_messaging_env(redis))
-        server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url, server_env=server_env)
+        server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url, server_env=server_env,
+                                separate_services=args.separate_services)
         server.start()
-        drops = DropCounter(server.log_path)
+        drops = DropCounter(server.log_paths)
         print("variant  items   items/s  vs seed  flow s  total s  RSS(MB)  max run  recorded dropped  flow state",
               flush=True)
         for count in args.sizes:

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from video_ingest.prefect_api import free_port
+from video_ingest.prefect_api import free_port, stop_process
 
 
 class ServiceError(RuntimeError):
@@ -33,17 +33,6 @@ def _wait_for_port(port: int, what: str, process: subprocess.Popen, log: Path, t
                 return
         time.sleep(0.2)
     raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s; see {log}")
-
-
-def _stop(process: subprocess.Popen | None, grace: float = 20.0) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class Postgres:
@@ -104,7 +93,7 @@ class Postgres:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        _stop(self._process)
+        stop_process(self._process, grace=20.0)
         self._process = None
 
 
@@ -132,7 +121,7 @@ class Redis:
         _wait_for_port(self.port, "Redis", self._process, self.log_path)
 
     def stop(self) -> None:
-        _stop(self._process)
+        stop_process(self._process, grace=20.0)
         self._process = None
 
 

@@ -20,6 +20,8 @@ from typing import Iterator
 
 import httpx
 
+from video_ingest import server_services
+
 STARTUP_TIMEOUT_SECONDS = 90.0
 
 
@@ -72,6 +74,10 @@ class EmbeddedServer:
 
     `database_url` and `server_env` (Prefect server settings, e.g. its messaging
     broker) let the benchmark run the same server on PostgreSQL and Redis.
+    `separate_services` runs the server's background services in processes of their
+    own, the task run recorder apart from the rest (see server_services), as the
+    chart's `server.services.separate` does; it needs messaging that reaches other
+    processes (Redis in `server_env`).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class EmbeddedServer:
         port: int | None = None,
         database_url: str | None = None,
         server_env: dict[str, str] | None = None,
+        separate_services: bool = False,
     ):
         self.state_dir = Path(state_dir).expanduser()
         self.port = port or free_port()
@@ -87,7 +94,11 @@ class EmbeddedServer:
         self.log_path = self.state_dir / "server.log"
         self.database_url = database_url or f"sqlite+aiosqlite:///{self.state_dir / 'prefect.db'}"
         self.server_env = dict(server_env or {})
+        self.separate_services = separate_services
+        self.recorder_log_path = self.state_dir / "task-run-recorder.log"
+        self.services_log_path = self.state_dir / "services.log"
         self._process: subprocess.Popen | None = None
+        self._services: list[subprocess.Popen] = []
 
     def start(self) -> None:
         try:
@@ -106,40 +117,62 @@ class EmbeddedServer:
             **self.server_env,
         }
         env.pop("PREFECT_API_URL", None)
-        log = open(self.log_path, "ab")
-        self._process = subprocess.Popen(
+        self._process = _spawn(
             [
                 sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--lifespan", "on",
             ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            {**env, **server_services.WEBSERVER_ONLY} if self.separate_services else env, self.log_path,
         )
-        log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise ApiUnreachable(f"embedded Prefect server exited at start; see {self.log_path}")
             try:
                 check_api(self.url, timeout=2)
+                if self.separate_services:
+                    self._start_services(env)  # after the API is up: it has migrated the database
                 return
             except ApiUnreachable:
                 time.sleep(0.3)
         self.stop()
         raise ApiUnreachable(f"embedded Prefect server did not start in {STARTUP_TIMEOUT_SECONDS:.0f}s; see {self.log_path}")
 
+    def _start_services(self, env: dict[str, str]) -> None:
+        command = [sys.executable, "-m", "prefect", "server", "services", "start"]
+        self._services = [
+            _spawn(command, {**env, **server_services.task_run_recorder_env()}, self.recorder_log_path),
+            _spawn(command, {**env, **server_services.other_services_env()}, self.services_log_path),
+        ]
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """The server's logs: the API's, and with separate services theirs."""
+        if not self.separate_services:
+            return [self.log_path]
+        return [self.log_path, self.recorder_log_path, self.services_log_path]
+
     def stop(self, grace: float = 15.0) -> None:
-        if not self._process:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
+        for process in (*self._services, self._process):
+            stop_process(process, grace)
+        self._process, self._services = None, []
+
+
+def stop_process(process: subprocess.Popen | None, grace: float) -> None:
+    """Terminate a child process, killing it if it is still there after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ def test_items_missing_from_the_database_count_as_dropped():
 def test_drop_counter_counts_only_lines_written_since_the_last_call(tmp_path):
     log = tmp_path / "server.log"
     log.write_text("Subscription queue is full, dropping message for topic='events'\nall good\n")
-    counter = DropCounter(log)
+    counter = DropCounter([log])
     assert counter.new_drops() == 1
     with open(log, "a") as handle:
         handle.write("Event queue full (50000/50000), dropping event id=1\nDropping event 2 after 5 failed attempts\n")
@@ -48,7 +48,19 @@ def test_drop_counter_counts_only_lines_written_since_the_last_call(tmp_path):
     assert counter.new_drops() == 0
 
 
-@pytest.mark.parametrize("argv", [["--sizes", "2k"], ["--sizes", "0"], ["--variants", "seed,fast"], ["--limit", "0"]])
+def test_drop_counter_reads_every_server_process_log(tmp_path):
+    api, services = tmp_path / "server.log", tmp_path / "services.log"
+    api.write_text("Subscription queue is full, dropping message\n")
+    counter = DropCounter([api, services])  # services.log is written once its process starts
+    assert counter.new_drops() == 1
+    services.write_text("Event queue full (50000/50000), dropping event id=1\n")
+    assert counter.new_drops() == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--sizes", "2k"], ["--sizes", "0"], ["--variants", "seed,fast"], ["--limit", "0"],
+    ["--no-redis"],  # separate services (the default) need Redis
+])
 def test_bad_arguments_exit_with_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)

@@ -184,7 +184,8 @@ def test_workloads_exist_in_each_mode(rendered_sets) -> None:
     assert ("Deployment", "video-ingest-server") in database
     assert not {name for kind, name in database if "postgresql" in name}
     assert ("Deployment", "video-ingest-redis") in kinds(rendered_sets["everything"])
-    assert len(pod_specs(rendered_sets["everything"])) == 7
+    assert ("Deployment", "video-ingest-server-services") in kinds(rendered_sets["everything"])
+    assert len(pod_specs(rendered_sets["everything"])) == 8
 
 
 def test_without_helm_the_chart_tests_fail_instead_of_skipping() -> None:

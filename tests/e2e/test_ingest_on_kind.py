@@ -116,6 +116,29 @@ def test_server_events_flow_through_the_in_chart_redis(release, kind_cluster):
     assert exists.strip() == "1", f"no `events` stream in Redis: {exists!r}"
 
 
+def test_server_services_run_apart_from_the_api(release, kind_cluster):
+    """values-e2e.yaml sets server.services.separate: the API runs without services, and the
+    task run recorder and the other services consume the events stream from their own pod."""
+    assert VALUES["server"]["services"]["separate"] is True
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    services = f"{RELEASE}-video-ingest-server-services"
+    kubectl("rollout", "status", f"deployment/{services}", "--timeout=180s")
+    api_command = kubectl("get", f"deployment/{RELEASE}-video-ingest-server", "-o",
+                          "jsonpath={.spec.template.spec.containers[0].command}")
+    assert "--no-services" in api_command
+    ready = kubectl("get", "pods", "-l", "app.kubernetes.io/component=server-services", "-o",
+                    "jsonpath={.items[*].status.containerStatuses[*].ready}")
+    assert ready.split() == ["true", "true"], f"services containers not ready: {ready!r}"
+    deadline = time.monotonic() + 60
+    while True:
+        groups = kubectl("exec", f"deployment/{RELEASE}-video-ingest-redis", "--", "redis-cli", "-e",
+                         "xinfo", "groups", "events")
+        if {"task-run-recorder", "event-persister"} <= set(groups.split()) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert {"task-run-recorder", "event-persister"} <= set(groups.split()), f"consumer groups: {groups!r}"
+
+
 @pytest.fixture(scope="module")
 def bulk_run(release, kind_cluster, tmp_path_factory):
     """One bulk run over more batches than the pool limit, with flaky and failing items."""

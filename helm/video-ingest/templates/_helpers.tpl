@@ -611,3 +611,33 @@ caller sets itself). Call with (dict "ctx" $ "except" (list ...)).
 {{- define "video-ingest.serverServicesName" -}}
 {{- printf "%s-server-services" (include "video-ingest.fullname" .) }}
 {{- end }}
+
+{{/*
+The pod settings the in-chart server's pods share (API, and with
+server.services.separate its services): service account, pull secrets, pod
+security context and server.{priorityClassName,nodeSelector,tolerations,affinity}.
+*/}}
+{{- define "video-ingest.serverPodSettings" -}}
+serviceAccountName: {{ include "video-ingest.appServiceAccountName" . }}
+automountServiceAccountToken: false
+{{- with (include "video-ingest.imagePullSecrets" .) }}
+{{ . }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.server.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.server.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.server.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.server.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -116,17 +116,24 @@ def _quiet_prefect(debug: bool) -> None:
                 handler.setLevel(logging.CRITICAL)
 
 
-def _ingest_settings(args: argparse.Namespace):
-    from video_ingest.settings import load_settings
+def _chosen(args: argparse.Namespace) -> dict:
+    """The batch options set on the command line, and only those."""
+    from video_ingest.handlers import handler_names
 
     handler = args.handler or ("synthetic" if args.demo is not None else None)
-    return load_settings(
-        handler=handler,
-        max_inflight=args.max_inflight,
-        retries=args.retries,
-        retry_delay=args.retry_delay,
-        batch_size=args.batch_size,
-    )
+    if handler is not None and handler not in handler_names():
+        raise UsageError(f"--handler: unknown handler {handler!r} (known: {', '.join(handler_names())})")
+    from video_ingest.settings import BATCH_OPTIONS
+
+    chosen = {name: getattr(args, name) for name in BATCH_OPTIONS} | {"handler": handler}
+    return {key: value for key, value in chosen.items() if value is not None}
+
+
+def _ingest_settings(chosen: dict):
+    """Local settings with the command line's options; bad flag values fail here."""
+    from video_ingest.settings import load_settings
+
+    return load_settings(**chosen)
 
 
 def _manifest(args: argparse.Namespace):
@@ -161,29 +168,30 @@ def _report(summary, args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace, on_cluster: bool = False) -> int:
-    from video_ingest.ingest import check_items, run
+    from video_ingest.ingest import run
 
-    settings = _ingest_settings(args)
+    chosen = _chosen(args)
+    settings = _ingest_settings(chosen)
+    if on_cluster and not settings.prefect_api_url:
+        raise UsageError("submit runs batches on the cluster: set PREFECT_API_URL to its Prefect API")
     manifest = _manifest(args)
-    check_items(manifest.items, settings.handler, settings)
     if args.failed_out and not args.failed_out.parent.exists():
         raise UsageError(f"--failed-out: folder {args.failed_out.parent} does not exist")
     _quiet_prefect(args.debug)
     progress = ProgressReporter(len(manifest.items))
-    result = run(manifest, settings, on_cluster=on_cluster, on_outcome=progress)
+    result = run(manifest, settings, chosen, on_cluster=on_cluster, on_outcome=progress)
     return _report(result.summary, args)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    """Only what the command line sets is sent; the cluster's `ingest.*` values supply the rest."""
     from video_ingest.ingest import submit_detached
 
     if not args.detach:
-        settings = _ingest_settings(args)
-        if not settings.prefect_api_url:
-            raise UsageError("submit runs batches on the cluster: set PREFECT_API_URL to its Prefect API")
         return cmd_run(args, on_cluster=True)
-    settings = _ingest_settings(args)
-    flow_run_id = submit_detached(_manifest(args), settings, args.deployment)
+    chosen = _chosen(args)
+    settings = _ingest_settings(chosen)
+    flow_run_id = submit_detached(_manifest(args), settings, args.deployment, chosen)
     print(f"video-ingest: started bulk run {flow_run_id}", file=sys.stderr)
     print(json.dumps({"flow_run_id": flow_run_id}) if args.json else flow_run_id)
     return EXIT_OK

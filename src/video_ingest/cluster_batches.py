@@ -1,7 +1,12 @@
 """Running batches as flow runs of the `ingest-batch` deployment (one Kubernetes Job each).
 
 Every batch is started at once; the work pool's concurrency limit decides how many
-Jobs run at a time. When a batch run ends, its items' outcomes are read back: from
+Jobs run at a time. A batch's timeout counts from when it is first seen Running, so
+batches queued behind the pool limit wait as long as the pool needs. Polling reads
+only the batches that finished since the last poll (in pages), plus, less often,
+the running ones for their timeouts: its cost does not grow with every batch's
+parameters. A Prefect API that is away for a while (a server restart) is waited
+for, up to `API_OUTAGE_SECONDS`. When a batch run ends, its items' outcomes are read back: from
 the outcome table it publishes, or, if it died before publishing (a deleted pod, a
 crash), from its task runs' final states. Items with no final state are run again
 in a new batch run, up to `batch_attempts` runs in all; the handler skips what an
@@ -18,11 +23,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 from video_ingest.observer import read_task_runs_of_flow_run
-from video_ingest.settings import IngestSettings
+from video_ingest.settings import IngestSettings, SettingsError, settings_with_env
 from video_ingest.summary import ItemOutcome, OutcomeLedger
 
 log = logging.getLogger("video_ingest.cluster_batches")
 POLL_SECONDS = 2.0
+RUNNING_CHECK_SECONDS = 15.0
+API_OUTAGE_SECONDS = 600.0
+PAGE = 200  # the most flow runs the API returns at once
+FINAL_STATE_TYPES = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
 
 
 @dataclass
@@ -30,7 +39,37 @@ class BatchRun:
     index: int
     ids: list[str]
     attempt: int
-    started: float = 0.0
+    running_since: float | None = None  # monotonic time first seen Running
+
+
+def cluster_env(base_job_template: dict, job_variables: dict | None) -> dict[str, str]:
+    """The environment a flow-run pod of this pool and deployment gets. Pure."""
+    variables = (base_job_template or {}).get("variables", {}).get("properties", {})
+    env = dict(variables.get("env", {}).get("default") or {})
+    env.update((job_variables or {}).get("env") or {})
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def read_cluster_settings(settings: IngestSettings) -> IngestSettings:
+    """`settings` overlaid with the cluster's ingest settings, as its flow-run pods see them."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(settings.batch_deployment)
+        except ObjectNotFound:
+            raise SettingsError(
+                f"deployment {settings.batch_deployment!r} not found on the server"
+                " (is the chart installed, and did its apply hook finish?)"
+            ) from None
+        pool = client.read_work_pool(deployment.work_pool_name)
+    return settings_with_env(settings, cluster_env(pool.base_job_template, deployment.job_variables))
+
+
+def pages(ids: list, size: int = PAGE) -> list[list]:
+    """`ids` in chunks of at most `size`. Pure."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
 
 
 def outcomes_from_task_runs(task_runs) -> list[ItemOutcome]:
@@ -79,7 +118,6 @@ def run_batches_as_deployments(
     notify: Callable[[ItemOutcome], None] | None = None,
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.context import FlowRunContext
     from prefect.deployments import run_deployment
     from prefect.states import Cancelling
@@ -100,8 +138,18 @@ def run_batches_as_deployments(
             flow_run_name=f"{prefix}-batch-{batch.index:04d}{suffix}",
             timeout=0,
         )
-        batch.started = time.monotonic()
         running[flow_run.id] = batch
+
+    def check_timeout(client, flow_run, batch: BatchRun | None) -> None:
+        if batch is None:
+            return
+        now = time.monotonic()
+        if batch.running_since is None:
+            batch.running_since = now
+        elif now - batch.running_since > settings.batch_timeout:
+            log.error("batch %d ran longer than %.0fs; cancelling it", batch.index, settings.batch_timeout)
+            client.set_flow_run_state(flow_run.id, Cancelling(message="batch timeout"), force=True)
+            batch.running_since = now  # give the cancellation time before acting again
 
     def finish(client, flow_run_id, batch: BatchRun, state_name: str) -> None:
         outcomes = read_published_outcomes(client, flow_run_id)
@@ -128,17 +176,57 @@ def run_batches_as_deployments(
     for index, ids in enumerate(batches):
         start(BatchRun(index, ids, attempt=1))
     with get_client(sync_client=True) as client:
+        last_running_check = 0.0
+        api_away_since: float | None = None
         while running:
             time.sleep(POLL_SECONDS)
-            flow_runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(running))), limit=len(running)
-            )
-            for flow_run in flow_runs:
-                batch = running[flow_run.id]
-                if flow_run.state is not None and flow_run.state.is_final():
-                    del running[flow_run.id]
-                    finish(client, flow_run.id, batch, flow_run.state.name)
-                elif time.monotonic() - batch.started > settings.batch_timeout:
-                    log.error("batch %d took longer than %.0fs; cancelling it", batch.index, settings.batch_timeout)
-                    client.set_flow_run_state(flow_run.id, Cancelling(message="batch timeout"), force=True)
-                    batch.started = time.monotonic()  # give the cancellation time before acting again
+            try:
+                for flow_run in read_flow_runs_among(client, list(running), FINAL_STATE_TYPES):
+                    batch = running.get(flow_run.id)
+                    if batch is not None:
+                        finish(client, flow_run.id, batch, flow_run.state.name)
+                        del running[flow_run.id]
+                if time.monotonic() - last_running_check >= RUNNING_CHECK_SECONDS:
+                    last_running_check = time.monotonic()
+                    for flow_run in read_flow_runs_among(client, list(running), ["RUNNING"]):
+                        check_timeout(client, flow_run, running.get(flow_run.id))
+            except Exception as exc:
+                if not _api_unavailable(exc):
+                    raise
+                api_away_since = api_away_since or time.monotonic()
+                away = time.monotonic() - api_away_since
+                log.warning("Prefect API unavailable for %.0fs (%s); waiting for it", away, exc)
+                if away > API_OUTAGE_SECONDS:
+                    raise
+                continue
+            api_away_since = None
+
+
+def read_flow_runs_among(client, ids: list, state_types: list[str]) -> list:
+    """The flow runs among `ids` whose state type is one of `state_types`, page by page."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+
+    found = []
+    for chunk in pages(ids):
+        found += client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=chunk),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=state_types)),
+            ),
+            limit=len(chunk),
+        )
+    return found
+
+
+def _api_unavailable(exc: BaseException) -> bool:
+    """A connection failure or a 5xx from the API: worth waiting for, not a bug."""
+    import httpx
+
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500

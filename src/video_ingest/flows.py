@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from functools import lru_cache
 from typing import Any, Callable
 
 from prefect import flow, get_run_logger, task
@@ -24,9 +23,9 @@ from prefect.tasks import exponential_backoff
 from video_ingest.batches import split_batches
 from video_ingest.event_backlog import EventBacklog
 from video_ingest.handlers import PermanentItemError, build_handler
-from video_ingest.manifest import VideoItem
-from video_ingest.settings import IngestSettings, load_settings
-from video_ingest.slots import SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
+from video_ingest.manifest import VideoItem, check_id
+from video_ingest.settings import IngestSettings, SettingsError, load_settings, with_overrides
+from video_ingest.slots import SlotLimitError, SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
 from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
 from video_ingest.window import InflightWindow
 
@@ -35,12 +34,12 @@ from video_ingest.window import InflightWindow
 progress_listeners: list[Callable[[ItemOutcome], None]] = []
 
 
-@lru_cache(maxsize=1)
 def _settings() -> IngestSettings:
+    """The settings where this flow runs, read when a run needs them (not cached: tests
+    and long-lived processes may change the environment between runs)."""
     return load_settings()
 
 
-@lru_cache(maxsize=8)
 def _handler(name: str):
     return build_handler(name, _settings())
 
@@ -56,9 +55,19 @@ def _retry_unless_permanent(task, task_run, state: State) -> bool:
     persist_result=False,
 )
 def process_video(item_id: str, source: str | None, handler: str) -> dict[str, Any]:
-    """Ingest one video with the named handler; the attempt number is Prefect's run count."""
+    """Ingest one video with the named handler; the attempt number is Prefect's run count.
+
+    The item is checked here, where it runs, whoever submitted it (the CLI, the UI or
+    the API): an ID or source the handler can never process fails permanently, with
+    its reason, and spends no retries.
+    """
     attempt = task_run_runtime.run_count
-    result = _handler(handler).process(VideoItem(item_id, source), attempt)
+    item = VideoItem(item_id, source)
+    chosen = _handler(handler)
+    problem = check_id(item_id) or chosen.check(item)
+    if problem:
+        raise PermanentItemError(problem)
+    result = chosen.process(item, attempt)
     return {"action": result.action, "attempt": attempt, "checksum": result.checksum, "bytes": result.size}
 
 
@@ -151,18 +160,26 @@ def ingest_batch(
     retries: int | None = None,
     retry_delay: float | None = None,
 ) -> State:
-    """Ingest one batch: one `process-video` task run per ID; Failed if any item failed."""
-    logger = get_run_logger()
-    settings = _settings()
-    handler_name = handler or settings.handler
-    retries = settings.retries if retries is None else retries
-    retry_delay = settings.retry_delay if retry_delay is None else retry_delay
-    window = InflightWindow(max_inflight or settings.max_inflight)
-    video_items = [VideoItem(item_id, (sources or {}).get(item_id)) for item_id in items]
+    """Ingest one batch: one `process-video` task run per ID; Failed if any item failed.
 
-    problems = [p for p in (_handler(handler_name).check(item) for item in video_items) if p]
-    if problems:
-        return Failed(message=f"{len(problems)} item(s) cannot be processed: " + "; ".join(problems[:5]))
+    Options left as None come from the settings where the batch runs (on a cluster,
+    the chart's `ingest.*` values in the pod's environment).
+    """
+    logger = get_run_logger()
+    sources = sources or {}
+    try:
+        settings = with_overrides(
+            _settings(), source="batch parameter",
+            handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay,
+        )
+        handler_name = settings.handler
+        _handler(handler_name)
+    except (SettingsError, ValueError) as exc:
+        return _rejected_batch(items, str(exc))
+    retries, retry_delay = settings.retries, settings.retry_delay
+    # No wider than the threads: a wider window would hold slots for items that only wait.
+    window = InflightWindow(min(settings.max_inflight, settings.max_workers))
+    video_items = [VideoItem(item_id, sources.get(item_id)) for item_id in items]
 
     item_task = process_video.with_options(
         retries=retries,
@@ -171,7 +188,10 @@ def ingest_batch(
         tags=[settings.tag],
     )
     flow_run = FlowRunContext.get().flow_run
-    slots = _open_slots(settings, window.limit, flow_run.id)
+    try:
+        slots = _open_slots(settings, window.limit, flow_run.id)
+    except SlotLimitError as exc:
+        return _rejected_batch(items, str(exc))
     backlog = EventBacklog(settings.max_unsent_events)
     started = time.monotonic()
     try:
@@ -199,6 +219,15 @@ def ingest_batch(
         shown = ", ".join(summary.failed_ids[:20]) + (" ..." if summary.failed > 20 else "")
         return Failed(message=f"{summary.failed} of {summary.total} items failed: {shown}", data=result)
     return Completed(message=f"{summary.total} items succeeded", data=result)
+
+
+def _rejected_batch(items: list[str], reason: str) -> State:
+    """A batch whose options cannot run: every item failed with the same reason."""
+    outcomes = [ItemOutcome(item_id, ok=False, state="Rejected", detail=reason[:500]) for item_id in items]
+    summary = BatchSummary.from_outcomes(outcomes)
+    _publish(summary, outcomes, title="ingest-batch (rejected)")
+    result = {"summary": summary.to_json(), "outcomes": [o.to_dict() for o in outcomes]}
+    return Failed(message=f"batch rejected: {reason}", data=result)
 
 
 def _open_slots(settings: IngestSettings, cap: int, flow_run_id) -> SlotSource:
@@ -241,11 +270,25 @@ def bulk_video_ingest(
     retry_delay: float | None = None,
     on_cluster: bool = False,
 ) -> State:
-    """Split IDs into batches and ingest each: in-process, or as deployment runs (Jobs)."""
-    settings = _settings()
-    batches = split_batches(items, batch_size or settings.batch_size)
+    """Split IDs into batches and ingest each: in-process, or as deployment runs (Jobs).
+
+    Options left as None come from the settings where the batches run: on a cluster,
+    the chart's `ingest.*` values (the work pool's job template), read from the
+    server, so a submitter on a laptop needs no settings of its own.
+    """
+    chosen = dict(handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+    try:
+        settings = _settings()
+        if on_cluster:
+            from video_ingest.cluster_batches import read_cluster_settings
+
+            settings = read_cluster_settings(settings)
+        settings = with_overrides(settings, source="bulk parameter", batch_size=batch_size, **chosen)
+    except SettingsError as exc:
+        return Failed(message=f"bulk run rejected: {exc}")
+    batches = split_batches(items, settings.batch_size)
     ledger = OutcomeLedger(items)
-    batch_args = dict(handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+    batch_args = {key: value for key, value in chosen.items() if value is not None}
     if on_cluster:
         from video_ingest.cluster_batches import run_batches_as_deployments
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 from video_ingest.handlers import build_handler
 from video_ingest.manifest import Manifest, ManifestError, VideoItem
-from video_ingest.settings import IngestSettings
+from video_ingest.settings import IngestSettings, batch_options
 from video_ingest.summary import BatchSummary, ItemOutcome
 
 DEMO_FAULTS_EVERY = 10  # in a demo list, every 10th ID is flaky and every 25th fails
@@ -50,35 +50,40 @@ class RunResult:
 def run(
     manifest: Manifest,
     settings: IngestSettings,
+    chosen: dict | None = None,
     *,
     on_cluster: bool = False,
     on_outcome: Callable[[ItemOutcome], None] | None = None,
 ) -> RunResult:
     """Ingest every item of `manifest` with the `bulk-video-ingest` flow and summarize.
 
-    Runs against `settings.prefect_api_url`, or an embedded server when it is unset.
-    Batches run in this process, or (`on_cluster`) as runs of the batch deployment.
+    `chosen` holds the batch options the caller set (handler, max_inflight, retries,
+    retry_delay, batch_size); the flows take every other option from the settings
+    where the batches run. Runs against `settings.prefect_api_url`, or an embedded
+    server when it is unset. Batches run in this process, or (`on_cluster`) as runs of
+    the batch deployment, where the cluster's own settings apply: then only ID syntax
+    is checked here, and each item is checked again where it runs.
     """
     from video_ingest import flows
     from video_ingest.prefect_api import prefect_api
 
-    check_items(manifest.items, settings.handler, settings)
+    chosen = {key: value for key, value in (chosen or {}).items() if value is not None}
+    if not on_cluster:
+        # In this process, the caller's settings are the truth for every option.
+        chosen = {**batch_options(settings), **chosen}
+        check_items(manifest.items, settings.handler, settings)
     ids = [item.id for item in manifest.items]
     sources = {item.id: item.source for item in manifest.items if item.source}
     with prefect_api(settings.prefect_api_url, settings.state_dir) as api_url:
+        if on_cluster:
+            from video_ingest.cluster_batches import read_cluster_settings
+
+            read_cluster_settings(settings)  # a missing deployment is one clear line, before anything starts
         if on_outcome:
             flows.progress_listeners.append(on_outcome)
         try:
             state = flows.bulk_video_ingest(
-                items=ids,
-                sources=sources or None,
-                batch_size=settings.batch_size,
-                handler=settings.handler,
-                max_inflight=settings.max_inflight,
-                retries=settings.retries,
-                retry_delay=settings.retry_delay,
-                on_cluster=on_cluster,
-                return_state=True,
+                items=ids, sources=sources or None, on_cluster=on_cluster, return_state=True, **chosen,
             )
         finally:
             if on_outcome:
@@ -97,30 +102,24 @@ def run(
         return RunResult(summary, str(state.state_details.flow_run_id), api_url)
 
 
-def submit_detached(manifest: Manifest, settings: IngestSettings, deployment: str) -> str:
-    """Start a run of the bulk deployment on the cluster and return its flow run ID."""
+def submit_detached(manifest: Manifest, settings: IngestSettings, deployment: str, chosen: dict | None = None) -> str:
+    """Start a run of the bulk deployment on the cluster and return its flow run ID.
+
+    Only the options in `chosen` are sent; the cluster's settings supply the rest.
+    """
     from prefect.deployments import run_deployment
 
     from video_ingest.prefect_api import check_api
 
-    check_items(manifest.items, settings.handler, settings)
     if not settings.prefect_api_url:
         raise ManifestError("submit --detach needs PREFECT_API_URL pointing at the cluster's Prefect API")
     check_api(settings.prefect_api_url)
     ids = [item.id for item in manifest.items]
     sources = {item.id: item.source for item in manifest.items if item.source}
+    chosen = {key: value for key, value in (chosen or {}).items() if value is not None}
     flow_run = run_deployment(
         deployment,
-        parameters={
-            "items": ids,
-            "sources": sources or None,
-            "batch_size": settings.batch_size,
-            "handler": settings.handler,
-            "max_inflight": settings.max_inflight,
-            "retries": settings.retries,
-            "retry_delay": settings.retry_delay,
-            "on_cluster": True,
-        },
+        parameters={"items": ids, "sources": sources or None, "on_cluster": True, **chosen},
         timeout=0,
         as_subflow=False,
     )

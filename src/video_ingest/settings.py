@@ -59,17 +59,58 @@ class IngestSettings(BaseSettings):
         return value or None
 
 
+ENV_PREFIX = "VIDEO_INGEST_"
+
+# The settings a submitter may choose per run (CLI flags, flow parameters); the
+# flows take every one left unset from the settings where the batches run.
+BATCH_OPTIONS = ("handler", "max_inflight", "retries", "retry_delay", "batch_size")
+
+
+def batch_options(settings: IngestSettings) -> dict:
+    """The per-run options as `settings` holds them. Pure."""
+    return {name: getattr(settings, name) for name in BATCH_OPTIONS}
+
+
+def settings_with_env(base: IngestSettings, env: dict[str, str]) -> IngestSettings:
+    """`base` with the `VIDEO_INGEST_*` variables of `env` applied on top. Pure.
+
+    Used for a cluster's settings as its flow-run pods see them (the work pool's job
+    template env), read by a submitter on a laptop. Unknown names are ignored.
+    """
+    fields = IngestSettings.model_fields
+    updates = {}
+    for name, value in env.items():
+        key = name.removeprefix(ENV_PREFIX).lower() if name.startswith(ENV_PREFIX) else None
+        if key in fields and key != "prefect_api_url":
+            updates[key] = value
+    return with_overrides(base, source="cluster ingest setting", **updates)
+
+
+def with_overrides(base: IngestSettings, source: str = "setting", **overrides: object) -> IngestSettings:
+    """`base` with the overrides that are not None applied, validated like the environment."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    if not clean:
+        return base
+    merged = _validated({**base.model_dump(exclude={"prefect_api_url"}), **clean}, source)
+    return merged.model_copy(update={"prefect_api_url": base.prefect_api_url})
+
+
 def load_settings(**overrides: object) -> IngestSettings:
     """Read settings from the environment, apply explicit overrides (CLI flags).
 
     Raises `SettingsError` with one line per bad value instead of pydantic's report.
     """
     clean = {key: value for key, value in overrides.items() if value is not None}
+    return _validated(clean, source="setting")
+
+
+def _validated(values: dict, source: str) -> IngestSettings:
+    """IngestSettings from explicit values (they win over the environment)."""
     try:
-        return IngestSettings(**clean)
+        return IngestSettings(**values)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or "settings"
             problems.append(f"{where}: {error['msg']}")
-        raise SettingsError("invalid setting: " + "; ".join(problems)) from None
+        raise SettingsError(f"invalid {source}: " + "; ".join(problems)) from None

@@ -85,6 +85,11 @@ class SlotLedger:
     def drop(self, lease: Lease) -> None:
         self.leases.remove(lease)
 
+    @property
+    def deficit(self) -> int:
+        """Slots in use that no lease covers (after a lease was lost): lease these first."""
+        return max(0, self.in_use - self.held)
+
 
 class SlotSource(Protocol):
     """What the flow needs from item slots; `UnlimitedSlots` and `LeasedSlots` have it."""
@@ -110,8 +115,24 @@ class UnlimitedSlots:
         pass
 
 
+class SlotLimitError(RuntimeError):
+    """The global limit items hold slots of is missing or inactive: nothing may start."""
+
+
 class LeasedSlots:
-    """Slots of the global limit `name`, leased from the Prefect API in blocks."""
+    """Slots of the global limit `name`, leased from the Prefect API in blocks.
+
+    Fails closed. No slot is handed out while a lease renewal is failing (the server
+    may have given those slots to another pod), nor while the server holds fewer of
+    our slots than our items use. A lease the server no longer knows (410 on
+    renewal) is dropped and leased again before any new item starts; if it vanished
+    while we were renewing it in time, the server lost it (a restart with in-memory
+    lease storage, or a Redis that lost its data) and its slots stay counted with no
+    lease to free them, so we give them back ourselves. A limit lowered below a
+    block, or set to 0 (a pause), makes items wait, never fail.
+    """
+
+    unhealthy_retry_seconds = 2.0
 
     def __init__(
         self,
@@ -122,6 +143,7 @@ class LeasedSlots:
         lease_seconds: float,
         holder=None,
         retry_after: float = 0.5,
+        renew_client_factory=None,
     ):
         self._client = client  # a sync PrefectClient
         self.name = name
@@ -130,19 +152,33 @@ class LeasedSlots:
         self.holder = holder
         self.retry_after = retry_after
         self.lease_calls = 0
+        self.leases_lost = 0
+        self.orphans_returned = 0
+        self._renewed_at: dict[object, float] = {}
+        self._unreleased: list[Lease] = []  # released by us, refused by the server
+        self._renewal_failing = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._renew_client_factory = renew_client_factory
         self._renewer = threading.Thread(target=self._renew_loop, name="slot-lease-renewal", daemon=True)
         self._renewer.start()
 
+    @property
+    def renewal_failing(self) -> bool:
+        return self._renewal_failing
+
     def try_take(self, still_to_submit: int) -> bool:
         with self._lock:
+            if self._renewal_failing:
+                self.retry_after = self.unhealthy_retry_seconds
+                return False
             if self.ledger.take():
                 return True
-            for size in self.ledger.request_sizes(still_to_submit):
+            for size in self.ledger.request_sizes(still_to_submit + self.ledger.deficit):
                 lease = self._lease(size)
                 if lease:
                     self.ledger.add(lease)
+                    self._renewed_at[lease.id] = time.monotonic()
                     return self.ledger.take()
             return False
 
@@ -153,20 +189,28 @@ class LeasedSlots:
                 self._release(lease)
                 self.ledger.drop(lease)
 
-    def close(self) -> None:
+    def close(self, retry_seconds: float = 10.0) -> None:
         self._stop.set()
         with self._lock:
             for lease in list(self.ledger.leases):
                 self._release(lease)
                 self.ledger.drop(lease)
         self._renewer.join(timeout=5)
+        deadline = time.monotonic() + retry_seconds
+        while self._unreleased and time.monotonic() < deadline:
+            time.sleep(1.0)
+            for lease in list(self._unreleased):
+                self._release(lease)
+        for lease in self._unreleased:
+            log.error("slot lease %s (%d slots) could not be released; the server frees it when it expires"
+                      " (not while its limit is 0)", lease.id, lease.size)
 
-    def _lease(self, size: int) -> Lease | None:
+    def _lease(self, size: int, client=None) -> Lease | None:
         import httpx
 
         self.lease_calls += 1
         try:
-            response = self._client.increment_concurrency_slots_with_lease(
+            response = (client or self._client).increment_concurrency_slots_with_lease(
                 names=[self.name],
                 slots=size,
                 mode="concurrency",
@@ -174,35 +218,142 @@ class LeasedSlots:
                 holder=self.holder,
             )
         except httpx.HTTPStatusError as exc:
-            if exc.response.status_code == 423:
+            code = exc.response.status_code
+            if code == 423:  # every slot taken: wait as long as the server suggests
                 self.retry_after = float(exc.response.headers.get("Retry-After", 0.5) or 0.5)
                 return None
+            if code == 422:  # the limit is below `size` now (lowered, or 0 to pause)
+                self.retry_after = 1.0
+                return None
+            if code >= 500:  # the server is struggling or restarting: wait, start nothing
+                log.warning("slot limit %r: the API answered %s to a lease; items wait", self.name, code)
+                self.retry_after = self.unhealthy_retry_seconds
+                return None
             raise
-        return Lease(id=UUID(response.json()["lease_id"]), size=size)
+        except httpx.TransportError as exc:  # the API is away (a restart): wait, start nothing
+            log.warning("slot limit %r: cannot reach the API to lease slots (%s); items wait", self.name, exc)
+            self.retry_after = self.unhealthy_retry_seconds
+            return None
+        body = response.json()
+        if not body.get("limits"):
+            # The server leased against no limit: ours was deleted or deactivated mid-run.
+            self._release(Lease(id=UUID(body["lease_id"]), size=size))
+            log.error("slot limit %r is gone or inactive on the server; items wait until it is back", self.name)
+            self.retry_after = 5.0
+            return None
+        return Lease(id=UUID(body["lease_id"]), size=size)
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: Lease, client=None) -> bool:
+        """Give a lease back; one the server refuses is kept and tried again on every renewal.
+
+        Prefect 3.9 cannot release slots of a limit set to 0 (it divides by the limit
+        to update the average occupancy, and the update fails), so while a limit is
+        paused our releases fail; they go through once it is raised again.
+        """
         self.lease_calls += 1
         try:
-            self._client.release_concurrency_slots_with_lease(lease_id=lease.id)
-        except Exception as exc:  # the lease expires on its own; say so and go on
-            log.warning("could not release slot lease %s (%s); it expires in %ss", lease.id, exc, self.lease_seconds)
+            (client or self._client).release_concurrency_slots_with_lease(lease_id=lease.id)
+        except Exception as exc:
+            if lease not in self._unreleased:
+                self._unreleased.append(lease)
+                log.warning("could not release slot lease %s (%s); trying again with every renewal", lease.id, exc)
+            return False
+        self._renewed_at.pop(lease.id, None)
+        if lease in self._unreleased:
+            self._unreleased.remove(lease)
+        return True
 
     def _renew_loop(self) -> None:
         from prefect.client.orchestration import get_client
 
-        with get_client(sync_client=True) as client:
-            while not self._stop.wait(self.lease_seconds / 3):
+        factory = self._renew_client_factory or (lambda: get_client(sync_client=True))
+        with factory() as client:
+            while not self._stop.wait(self.unhealthy_retry_seconds if self._renewal_failing else self.lease_seconds / 3):
+                self.renew_once(client)
+
+    def renew_once(self, client) -> None:
+        """Renew every lease once; mark renewal failing, or drop and repair lost leases."""
+        import httpx
+
+        with self._lock:
+            for lease in list(self._unreleased):
+                self._release(lease, client)
+            leases = list(self.ledger.leases) + list(self._unreleased)
+        failing = False
+        for lease in leases:
+            try:
+                client.renew_concurrency_lease(lease_id=lease.id, lease_duration=self.lease_seconds)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (404, 410):
+                    if lease in self._unreleased:  # expired while we could not release it
+                        self._unreleased.remove(lease)
+                    else:
+                        self._lost(client, lease)
+                else:
+                    failing = True
+                    log.error("slot lease %s could not be renewed (HTTP %s); no new item starts",
+                              lease.id, exc.response.status_code)
+            except Exception as exc:
+                failing = True
+                log.error("slot lease %s could not be renewed (%s); no new item starts", lease.id, exc)
+            else:
                 with self._lock:
-                    leases = list(self.ledger.leases)
-                for lease in leases:
-                    try:
-                        client.renew_concurrency_lease(lease_id=lease.id, lease_duration=self.lease_seconds)
-                    except Exception as exc:
-                        log.error("slot lease %s could not be renewed: %s", lease.id, exc)
+                    self._renewed_at[lease.id] = time.monotonic()
+        if failing != self._renewal_failing:
+            log.warning("slot lease renewal %s", "failing: items wait" if failing else "recovered: items resume")
+        self._renewal_failing = failing
+
+    def _lost(self, client, lease: Lease) -> None:
+        """Replace a lease the server no longer knows; give back its slots if they are orphaned.
+
+        The replacement is leased first, so that while slots are free in the server's
+        count we do not also run items it does not count. Only when the limit is full
+        (of orphans, say) are the orphans given back first, and then the replacement
+        is tried once more at once: other pods may take those slots in between.
+        """
+        with self._lock:
+            if lease not in self.ledger.leases:
+                return
+            self.ledger.drop(lease)
+            renewed_at = self._renewed_at.pop(lease.id, None)
+            self.leases_lost += 1
+            since = time.monotonic() - renewed_at if renewed_at is not None else float("inf")
+            # Expired leases are repossessed by the server, which frees their slots; only
+            # a lease that vanished well within its duration left its slots counted.
+            orphaned = since < self.lease_seconds * 0.75
+            log.warning(
+                "slot lease %s (%d slots) is gone from the server%s; leasing again before another item starts",
+                lease.id, lease.size, " and its slots are orphaned" if orphaned else "",
+            )
+            replacement = self._replace(client, lease.size)
+            if orphaned:
+                try:
+                    client.release_concurrency_slots(
+                        names=[self.name], slots=lease.size, occupancy_seconds=max(since, 0.001),
+                    )
+                    self.orphans_returned += lease.size
+                except Exception as exc:
+                    log.error("could not give back %d orphaned slot(s) of %r: %s", lease.size, self.name, exc)
+            if replacement is None:
+                self._replace(client, lease.size)
+
+    def _replace(self, client, size: int) -> Lease | None:
+        """Lease up to `size` slots with `client` and add them to the ledger (lock held)."""
+        for attempt_size in self.ledger.request_sizes(max(size, self.ledger.deficit)):
+            new = self._lease(attempt_size, client)
+            if new:
+                self.ledger.add(new)
+                self._renewed_at[new.id] = time.monotonic()
+                return new
+        return None
 
 
 def open_item_slots(name: str | None, cap: int, block: int, lease_seconds: float, holder=None) -> SlotSource:
-    """LeasedSlots when the named global limit exists on the server, else UnlimitedSlots."""
+    """LeasedSlots of the named global limit; UnlimitedSlots when `name` is empty.
+
+    A named limit that is missing or inactive on the server raises SlotLimitError:
+    items never run unlimited by accident (a typo, a deleted limit).
+    """
     if not name:
         return UnlimitedSlots()
     from prefect.client.orchestration import get_client
@@ -214,29 +365,45 @@ def open_item_slots(name: str | None, cap: int, block: int, lease_seconds: float
         limit = client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
         client.__exit__(None, None, None)
-        log.info("no global concurrency limit %r on the server: items are not slot-limited", name)
-        return UnlimitedSlots()
+        raise SlotLimitError(
+            f"global concurrency limit {name!r} does not exist on the server"
+            " (create it, or set the slot limit setting empty to run items without one)"
+        ) from None
+    except BaseException:
+        client.__exit__(None, None, None)
+        raise
     if not limit.active:
         client.__exit__(None, None, None)
-        return UnlimitedSlots()
-    slots = LeasedSlots(
-        client,
-        name,
-        cap=max(1, min(cap, limit.limit)) if limit.limit > 0 else 1,
-        block=max(1, min(block, limit.limit or 1)),
-        lease_seconds=lease_seconds,
-        holder=holder,
-    )
-    original_close = slots.close
+        raise SlotLimitError(f"global concurrency limit {name!r} is inactive on the server")
+    # The block starts no larger than the limit; if the limit changes later, a refused
+    # lease (422) is simply tried again smaller.
+    block = max(1, min(block, limit.limit)) if limit.limit > 0 else max(1, block)
+    return _ClosingSlots(client, LeasedSlots(
+        client, name, cap=max(1, cap), block=block, lease_seconds=lease_seconds, holder=holder,
+    ))
 
-    def close() -> None:
+
+class _ClosingSlots:
+    """LeasedSlots that also closes the client they were opened with."""
+
+    def __init__(self, client, slots: LeasedSlots):
+        self._client, self.slots = client, slots
+
+    @property
+    def retry_after(self) -> float:
+        return self.slots.retry_after
+
+    def try_take(self, still_to_submit: int) -> bool:
+        return self.slots.try_take(still_to_submit)
+
+    def give_back(self, still_to_submit: int) -> None:
+        self.slots.give_back(still_to_submit)
+
+    def close(self) -> None:
         try:
-            original_close()
+            self.slots.close()
         finally:
-            client.__exit__(None, None, None)
-
-    slots.close = close  # type: ignore[method-assign]
-    return slots
+            self._client.__exit__(None, None, None)
 
 
 def wait_briefly(seconds: float) -> None:

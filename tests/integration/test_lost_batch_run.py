@@ -11,30 +11,16 @@ import subprocess
 import sys
 import time
 
-from conftest import write_ids
-from prefect.client.schemas.actions import WorkPoolCreate
+from conftest import batch_pool_with_worker, write_ids
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
-
-from video_ingest.reconcile import parameter_schemas
 
 
 def test_killed_batch_is_run_again_and_every_item_is_done_once(api_env, client, tmp_path, unique):
-    pool = f"{unique}-proc"
-    client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-    flow_id = client.create_flow_from_name("ingest-batch")
-    client.create_deployment(
-        flow_id=flow_id, name=unique, entrypoint="video_ingest.flows:ingest_batch", work_pool_name=pool,
-        parameter_openapi_schema=parameter_schemas()["ingest-batch"], pull_steps=[],
-    )
     dest = tmp_path / "dest"
-    env = {**api_env, "VIDEO_INGEST_DESTINATION": str(dest), "VIDEO_INGEST_BATCH_DEPLOYMENT": f"ingest-batch/{unique}",
-           "VIDEO_INGEST_HANDLER": "synthetic"}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    env = {**api_env, "VIDEO_INGEST_DESTINATION": str(dest), "VIDEO_INGEST_HANDLER": "synthetic"}
     ids = [f"{unique}-{n}#ms=400" for n in range(30)]
-    try:
+    with batch_pool_with_worker(client, f"{unique}-proc", env) as deployment:
+        env["VIDEO_INGEST_BATCH_DEPLOYMENT"] = deployment
         submit = subprocess.Popen(
             [sys.executable, "-m", "video_ingest.cli", "submit", "--ids-file", str(write_ids(tmp_path / "ids.txt", ids)),
              "--handler", "synthetic", "--batch-size", "10", "--max-inflight", "2", "--retry-delay", "0", "--json"],
@@ -50,13 +36,13 @@ def test_killed_batch_is_run_again_and_every_item_is_done_once(api_env, client, 
             time.sleep(0.05)
         assert killed_pid, "no batch process was seen running"
         out, err = submit.communicate(timeout=400)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
 
     assert submit.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1]) == {"total": 30, "succeeded": 30, "failed": 0, "failed_ids": []}
-    # each item was ingested once: one record per item, none written twice (records are O_EXCL)
+    # each item was ingested once: one .done record per item, and one line per attempt
+    # that did the work (a second working attempt would add a line, O_EXCL or not)
     assert sorted(p.stem for p in dest.glob("*.done")) == sorted(i.split("#")[0] for i in ids)
+    working = {p.stem: len(p.read_text().splitlines()) for p in dest.glob("*.attempts")}
+    assert working == {i.split("#")[0]: 1 for i in ids}
     reruns = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="-rerun1")))
     assert any(run.deployment_id for run in reruns), "the killed batch was not run again"

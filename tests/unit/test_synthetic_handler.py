@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from video_ingest.handlers import PermanentItemError
@@ -38,4 +40,15 @@ def test_with_a_destination_each_item_is_recorded_once_and_then_skipped(tmp_path
     handler = SyntheticHandler(destination=str(tmp_path))
     assert handler.process(VideoItem("clip-1"), 1).action == "ingested"
     assert handler.process(VideoItem("clip-1"), 1).action == "skipped"
-    assert [p.name for p in tmp_path.iterdir()] == ["clip-1.done"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip-1.attempts", "clip-1.done"]
+    assert len((tmp_path / "clip-1.attempts").read_text().splitlines()) == 1
+
+
+def test_two_attempts_that_both_did_the_work_leave_two_attempt_lines(tmp_path):
+    # Two pods racing on one item: both pass the "already done?" check, both work;
+    # only one gets the .done record, but the attempts file shows both.
+    first, second = SyntheticHandler(destination=str(tmp_path)), SyntheticHandler(destination=str(tmp_path))
+    assert first._record(VideoItem("clip-2"), 1).action == "ingested"
+    assert second._record(VideoItem("clip-2"), 1).action == "skipped"
+    lines = [json.loads(line) for line in (tmp_path / "clip-2.attempts").read_text().splitlines()]
+    assert [line["attempt"] for line in lines] == [1, 1]

@@ -10,12 +10,17 @@ Attempts come from Prefect's run count, so an ID behaves the same in a pod as
 in-process. With a destination directory set, the handler records each item it
 processed in `<destination>/<id>.done` (created exclusively) and skips an item
 already recorded, so a re-run batch shows its idempotence like the real handler.
+Every attempt that did the work also appends one line (host, pid, attempt) to
+`<destination>/<id>.attempts` before it claims the `.done` record: two attempts
+that both worked on one item leave two lines, which an "exactly once" check can
+see even though only one of them got the `.done` record.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +91,12 @@ class SyntheticHandler:
 
     def _record(self, item: VideoItem, attempt: int) -> HandlerResult:
         self.record_dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"id": item.id, "attempt": attempt, "host": socket.gethostname(), "pid": os.getpid()})
+        fd = os.open(self.record_dir / f"{item.base_id}.attempts", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())  # one write: appends from many pods stay whole lines
+        finally:
+            os.close(fd)
         path = self.record_dir / f"{item.base_id}.done"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -1,0 +1,116 @@
+"""Item slots against a real Prefect server: the limit stays exact through a server
+restart, a lowered limit, a pause (limit 0) and a missing limit.
+
+The server here keeps leases in memory (Prefect's default), so a restart loses
+them: the hardest case for the batch, which must notice, lease again before any new
+item starts, and give back the slots the lost leases left counted.
+"""
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+from video_ingest.prefect_api import EmbeddedServer
+from video_ingest.slots import LeasedSlots, SlotLimitError, open_item_slots
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A server of this test's own, which the test may stop and start again."""
+    server = EmbeddedServer(tmp_path / "server")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(own_server):
+    # Two client retries: a call to a stopped server fails after ~6 s instead of ~60 s,
+    # and a brief "database is locked" (503) on SQLite is still retried.
+    with temporary_settings(updates={PREFECT_API_URL: own_server.url, PREFECT_CLIENT_MAX_RETRIES: 2}):
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+def active_slots(client, name: str) -> int:
+    return client.read_global_concurrency_limit_by_name(name).active_slots
+
+
+def test_server_restart_loses_no_slot_and_no_item_starts_until_leases_are_held_again(own_server, api, unique):
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=10))
+    slots = LeasedSlots(api, unique, cap=8, block=4, lease_seconds=60)
+    try:
+        assert all(slots.try_take(still_to_submit=10) for _ in range(3))
+        assert active_slots(api, unique) == 4  # one block of 4, 3 of them in use
+
+        own_server.stop()
+        slots.renew_once(api)
+        assert slots.renewal_failing
+        assert not slots.try_take(still_to_submit=7), "an item started while the lease could not be renewed"
+
+        own_server.start()  # same database; the in-memory leases are gone
+        assert active_slots(api, unique) == 4, "the lost lease's slots should still be counted (orphaned)"
+        slots.renew_once(api)
+        assert not slots.renewal_failing
+        assert slots.leases_lost == 1 and slots.orphans_returned == 4
+        # the replacement lease covers the 3 items still running; the orphans are gone
+        assert slots.ledger.held >= slots.ledger.in_use == 3
+        assert active_slots(api, unique) == slots.ledger.held
+
+        assert slots.try_take(still_to_submit=7)
+        for _ in range(4):
+            slots.give_back(still_to_submit=0)
+    finally:
+        slots.close()
+    assert active_slots(api, unique) == 0, "slots left taken after every item gave its slot back"
+
+
+def test_limit_lowered_below_the_block_then_paused_then_raised_makes_items_wait_not_fail(api, unique):
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=8))
+    slots = LeasedSlots(api, unique, cap=8, block=8, lease_seconds=60)
+    try:
+        api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=2))
+        assert slots.try_take(still_to_submit=8) and slots.try_take(still_to_submit=7)
+        assert not slots.try_take(still_to_submit=6), "took a third slot of a limit of 2"
+        assert active_slots(api, unique) == 2
+
+        slots.give_back(still_to_submit=6)
+        slots.give_back(still_to_submit=6)
+        api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=0))  # pause
+        assert slots.try_take(still_to_submit=6)  # a slot already leased may still be used...
+        assert slots.try_take(still_to_submit=5)
+        assert not slots.try_take(still_to_submit=4)  # ...but no new one is leased
+        slots.give_back(still_to_submit=4)
+        slots.give_back(still_to_submit=0)  # nothing left to submit: the lease goes back...
+        assert not slots.try_take(still_to_submit=4), "an item started while the limit was 0"
+        # ...but Prefect 3.9 refuses to release slots of a limit of 0, so they stay counted
+        assert active_slots(api, unique) == 2
+
+        api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=3))
+        slots.renew_once(api)  # the refused release goes through now
+        assert active_slots(api, unique) == 0
+        assert slots.try_take(still_to_submit=4)
+        assert active_slots(api, unique) <= 3
+        slots.give_back(still_to_submit=0)
+    finally:
+        slots.close()
+    assert active_slots(api, unique) == 0
+
+
+def test_a_named_limit_that_does_not_exist_or_is_inactive_is_an_error_not_unlimited(api, unique):
+    with pytest.raises(SlotLimitError, match="does not exist"):
+        open_item_slots(unique, cap=4, block=2, lease_seconds=60)
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=4, active=False))
+    with pytest.raises(SlotLimitError, match="inactive"):
+        open_item_slots(unique, cap=4, block=2, lease_seconds=60)
+
+
+def test_a_limit_deleted_mid_run_makes_items_wait(api, unique):
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=4))
+    slots = LeasedSlots(api, unique, cap=4, block=2, lease_seconds=60)
+    try:
+        api.delete_global_concurrency_limit_by_name(unique)
+        assert not slots.try_take(still_to_submit=4), "an item started with no limit counting it"
+    finally:
+        slots.close()

@@ -1,0 +1,38 @@
+"""The cluster's settings as a submitter reads them from the work pool, and paging. Pure."""
+
+import pytest
+
+from video_ingest.cluster_batches import cluster_env, pages
+from video_ingest.settings import SettingsError, load_settings, settings_with_env, with_overrides
+
+
+def test_pod_env_is_the_pools_template_env_with_the_deployments_job_variables_on_top():
+    template = {"variables": {"properties": {"env": {"default": {"VIDEO_INGEST_BATCH_SIZE": "8", "A": "1"}}}}}
+    assert cluster_env(template, {"env": {"VIDEO_INGEST_BATCH_SIZE": 4}}) == {"VIDEO_INGEST_BATCH_SIZE": "4", "A": "1"}
+    assert cluster_env({}, None) == {}
+
+
+def test_cluster_values_override_the_submitters_own_and_other_variables_are_ignored(monkeypatch):
+    monkeypatch.setenv("VIDEO_INGEST_BATCH_SIZE", "999")
+    local = load_settings()
+    merged = settings_with_env(local, {"VIDEO_INGEST_BATCH_SIZE": "4", "VIDEO_INGEST_HANDLER": "synthetic",
+                                       "VIDEO_INGEST_PREFECT_API_URL": "http://elsewhere", "HOME": "/x"})
+    assert (merged.batch_size, merged.handler, merged.prefect_api_url) == (4, "synthetic", local.prefect_api_url)
+
+
+def test_a_bad_cluster_value_names_the_setting():
+    with pytest.raises(SettingsError, match="batch_size"):
+        settings_with_env(load_settings(), {"VIDEO_INGEST_BATCH_SIZE": "0"})
+
+
+def test_options_left_unset_keep_the_settings_and_bad_ones_are_refused():
+    base = load_settings(retries=5)
+    assert with_overrides(base, retries=None, handler=None) is base
+    assert with_overrides(base, retries=1).retries == 1
+    with pytest.raises(SettingsError, match="max_inflight"):
+        with_overrides(base, source="batch parameter", max_inflight=-1)
+
+
+def test_pages_never_exceed_the_apis_limit():
+    assert [len(page) for page in pages(list(range(450)))] == [200, 200, 50]
+    assert pages([]) == []

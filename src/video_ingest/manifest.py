@@ -14,9 +14,10 @@ Rules, the same for all three:
 * An ID is `[A-Za-z0-9][A-Za-z0-9._@:=+-]*` (at most 255 characters), optionally
   followed by `#` and directives for the synthetic handler (`clip-7#flaky=2,ms=10`).
   No slashes, no whitespace: IDs become file names at the destination.
-* A duplicated ID (same full text) is kept once, at its first position; the
-  duplicates are reported in `Manifest.duplicates` so the CLI can say so. Running
-  an ID twice in one submission would race two task runs on one destination file.
+* A duplicated ID is kept once, at its first position; the duplicates are reported
+  in `Manifest.duplicates` so the CLI can say so. Identity is the ID without its
+  synthetic directives (`clip-1` and `clip-1#ms=5` are one video). Running a video
+  twice in one submission would race two task runs on one destination.
 * A file with no IDs at all is an error.
 
 Errors name the file and line and stop before anything runs.
@@ -99,10 +100,11 @@ def parse_manifest(text: str, fmt: str, name: str = "<ids>") -> Manifest:
         if source is not None and not isinstance(source, str):
             errors.append(f"line {line_no}: source must be a string")
             continue
-        if raw_id in seen:
+        identity = raw_id.partition("#")[0]
+        if identity in seen:
             duplicates.append(raw_id)
             continue
-        seen.add(raw_id)
+        seen.add(identity)
         items.append(VideoItem(raw_id, source or None))
     if errors:
         more = len(errors) - MAX_ERRORS_SHOWN

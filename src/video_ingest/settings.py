@@ -43,6 +43,11 @@ class IngestSettings(BaseSettings):
     )
     source_base: str = Field("", description="prefix for IDs whose manifest row has no source")
     destination: str = Field("", description="where ingested files and sidecars go (fsspec URI)")
+    source_schemes: str = Field(
+        "http,https,s3", pattern=r"^[a-z0-9+.,\s-]*$",
+        description="source URI schemes the fetch handler may read, comma-separated (add file to allow pod-local paths)",
+    )
+    probe_timeout: float = Field(60.0, gt=0, le=3600, description="seconds of I/O one probe may take")
     synthetic_ms: int = Field(0, ge=0, le=600_000, description="synthetic work per item, ms")
     batch_deployment: str = Field("ingest-batch/ingest-batch")
     batch_attempts: int = Field(3, ge=1, le=20, description="runs of one batch before giving up")

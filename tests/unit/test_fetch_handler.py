@@ -1,92 +1,113 @@
+"""The fetch handler on real videos (made with PyAV at test time), from local files
+and from a real HTTP server with Range support on loopback, to a local destination.
+(The S3 destination is proven against a real S3-compatible server in the e2e tier.)"""
+
 import hashlib
 import json
 
 import pytest
 
+from tests.videos import make_test_set, make_video, serving
 from video_ingest.handlers import PermanentItemError
-from video_ingest.handlers.fetch import FetchHandler, summarize_probe
+from video_ingest.handlers.fetch import CHUNK, FetchHandler
 from video_ingest.manifest import VideoItem
 
-
-@pytest.fixture
-def source(tmp_path):
-    folder = tmp_path / "src"
-    folder.mkdir()
-    video = folder / "v1.mp4"
-    video.write_bytes(b"not really a video" * 1000)
-    return video
+ALL_SCHEMES = ("http", "https", "s3", "file")
 
 
-def test_fetch_writes_the_file_and_a_sidecar_with_its_checksum(tmp_path, source):
-    dest = tmp_path / "dest"
-    handler = FetchHandler(source_base=f"file://{source.parent}/", destination=str(dest))
-    item = VideoItem("v1", source=f"file://{source}")
-    result = handler.process(item, 1)
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    make_test_set(folder)
+    return folder
+
+
+def fetch(dest, **options) -> FetchHandler:
+    return FetchHandler(source_base="", destination=str(dest), schemes=options.pop("schemes", ALL_SCHEMES), **options)
+
+
+def test_a_video_lands_in_its_own_folder_with_a_sidecar_of_checksum_and_probed_metadata(tmp_path, videos):
+    source = videos / "clip-b.mp4"
+    result = fetch(tmp_path / "dest").process(VideoItem("clip", str(source)), 1)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    assert result.action == "ingested" and result.checksum == digest
-    assert (dest / "v1.mp4").read_bytes() == source.read_bytes()
-    sidecar = json.loads((dest / "v1.json").read_text())
-    assert sidecar["sha256"] == digest and sidecar["bytes"] == source.stat().st_size
+    assert (result.action, result.checksum, result.size) == ("ingested", digest, source.stat().st_size)
+    assert (tmp_path / "dest" / "clip" / "video.mp4").read_bytes() == source.read_bytes()
+    sidecar = json.loads((tmp_path / "dest" / "clip" / "sidecar.json").read_text())
+    assert (sidecar["sha256"], sidecar["bytes"], sidecar["object"]) == (digest, source.stat().st_size, "video.mp4")
+    probe = sidecar["probe"]
+    assert (probe["duration_seconds"], probe["video_codec"], probe["width"], probe["height"]) == (3.0, "mpeg4", 64, 48)
 
 
-def test_second_fetch_of_the_same_content_is_skipped(tmp_path, source):
-    handler = FetchHandler(source_base="", destination=str(tmp_path / "dest"))
-    item = VideoItem("v1", source=str(source))
+@pytest.mark.parametrize("name, reason", [("cut.mp4", "truncated"), ("text.mp4", "not a decodable video"),
+                                          ("empty.mp4", "empty")])
+def test_a_broken_file_fails_permanently_with_its_reason_and_leaves_nothing(tmp_path, videos, name, reason):
+    with pytest.raises(PermanentItemError, match=reason):
+        fetch(tmp_path / "dest").process(VideoItem("broken", str(videos / name)), 1)
+    assert not (tmp_path / "dest" / "broken").exists()
+
+
+def test_a_rerun_skips_only_a_copy_whose_size_and_checksum_match_its_sidecar(tmp_path, videos):
+    handler, item = fetch(tmp_path / "dest"), VideoItem("clip", str(videos / "clip-a.mp4"))
+    video = tmp_path / "dest" / "clip" / "video.mp4"
     assert handler.process(item, 1).action == "ingested"
     assert handler.process(item, 1).action == "skipped"
+    video.unlink()  # deleted
+    assert handler.process(item, 1).action == "ingested"
+    video.write_bytes(video.read_bytes()[:100])  # truncated
+    assert handler.process(item, 1).action == "ingested"
+    video.write_bytes(bytes(len(video.read_bytes())))  # same size, other bytes
+    assert handler.process(item, 1).action == "ingested"
+    assert video.read_bytes() == (videos / "clip-a.mp4").read_bytes()
 
 
-def test_changed_content_is_ingested_again(tmp_path, source):
-    handler = FetchHandler(source_base="", destination=str(tmp_path / "dest"))
-    item = VideoItem("v1", source=str(source))
-    handler.process(item, 1)
-    source.write_bytes(b"new content")
-    assert handler.process(item, 2).action == "ingested"
+def test_two_ids_that_differ_only_by_an_extension_never_share_an_object(tmp_path, videos):
+    handler = fetch(tmp_path / "dest")
+    handler.process(VideoItem("clip", str(videos / "clip-a.mp4")), 1)
+    handler.process(VideoItem("clip.mp4", str(videos / "clip-b.mp4")), 1)
+    assert (tmp_path / "dest" / "clip" / "video.mp4").read_bytes() == (videos / "clip-a.mp4").read_bytes()
+    assert (tmp_path / "dest" / "clip.mp4" / "video.mp4").read_bytes() == (videos / "clip-b.mp4").read_bytes()
 
 
-def test_missing_source_is_a_permanent_failure(tmp_path):
-    handler = FetchHandler(source_base="", destination=str(tmp_path / "dest"))
-    with pytest.raises(PermanentItemError, match="not found"):
-        handler.process(VideoItem("v9", source=str(tmp_path / "nope.mp4")), 1)
+def test_only_allowed_schemes_are_read_and_file_is_off_by_default(tmp_path, videos):
+    default = FetchHandler(source_base="", destination=str(tmp_path / "dest"))
+    for source in ("file:///proc/self/environ", str(videos / "clip-a.mp4"), "ftp://host/x.mp4"):
+        problem = default.check(VideoItem("x", source))
+        assert problem and "not allowed" in problem
+        with pytest.raises(PermanentItemError, match="not allowed"):
+            default.process(VideoItem("x", source), 1)
+    assert default.check(VideoItem("x", "https://host/x.mp4")) is None
 
 
 def test_item_without_source_or_destination_is_caught_before_running(tmp_path):
-    assert "no source" in FetchHandler("", str(tmp_path)).check(VideoItem("v1"))
-    assert "destination" in FetchHandler("file:///x/", "").check(VideoItem("v1"))
+    assert "no source" in fetch(tmp_path).check(VideoItem("v1"))
+    assert "destination" in FetchHandler("https://h/", "").check(VideoItem("v1"))
 
 
-def test_source_base_names_the_source_from_the_id(tmp_path, source):
-    handler = FetchHandler(source_base=f"{source.parent}/", destination=str(tmp_path / "d"))
-    assert handler.source_of(VideoItem("v1.mp4#x")) == f"{source.parent}/v1.mp4"
+def test_source_base_names_the_source_from_the_id_without_directives(tmp_path):
+    handler = FetchHandler(source_base="https://videos.example/", destination=str(tmp_path / "d"))
+    assert handler.source_of(VideoItem("v1.mp4#x")) == "https://videos.example/v1.mp4"
 
 
-def test_probe_summary_keeps_duration_and_codecs():
-    report = {
-        "format": {"duration": "12.5", "format_name": "mov,mp4", "size": "1234"},
-        "streams": [{"codec_type": "video", "codec_name": "h264"}, {"codec_type": "audio", "codec_name": "aac"}],
-    }
-    assert summarize_probe(report) == {
-        "duration_seconds": 12.5, "format": "mov,mp4", "size": 1234,
-        "video_codecs": ["h264"], "audio_codecs": ["aac"],
-    }
-
-
-def test_fetch_over_http_from_a_local_server(tmp_path, source):
-    """A real HTTP server on loopback (the `http` extra's aiohttp client through fsspec)."""
-    import functools
-    import http.server
-    import threading
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(source.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        fetch = FetchHandler(source_base=f"http://127.0.0.1:{server.server_port}/", destination=str(tmp_path / "d"))
-        result = fetch.process(VideoItem("v1.mp4"), 1)
+def test_over_http_with_range_reads_and_credentials_kept_out_of_sidecar_and_errors(tmp_path, videos):
+    with serving(videos) as base:
+        handler = fetch(tmp_path / "dest")
+        signed = base.replace("http://", "http://user:hunter2@") + "clip-c.mkv?X-Amz-Signature=s3cr3t&v=1"
+        result = handler.process(VideoItem("signed", signed), 1)
         assert result.action == "ingested"
-        assert result.checksum == hashlib.sha256(source.read_bytes()).hexdigest()
-        assert (tmp_path / "d" / "v1.mp4").read_bytes() == source.read_bytes()
-        with pytest.raises(PermanentItemError, match="not found"):
-            fetch.process(VideoItem("missing.mp4"), 1)
-    finally:
-        server.shutdown()
+        assert (tmp_path / "dest" / "signed" / "video.mkv").read_bytes() == (videos / "clip-c.mkv").read_bytes()
+        sidecar_text = (tmp_path / "dest" / "signed" / "sidecar.json").read_text()
+        assert "hunter2" not in sidecar_text and "s3cr3t" not in sidecar_text
+        assert json.loads(sidecar_text)["probe"]["duration_seconds"] == pytest.approx(1.0, abs=0.2)
+        with pytest.raises(PermanentItemError, match="not found") as missing:
+            handler.process(VideoItem("gone", base.replace("http://", "http://user:hunter2@") + "gone.mp4"), 1)
+        assert "hunter2" not in str(missing.value)
+        with pytest.raises(PermanentItemError, match="truncated"):
+            handler.process(VideoItem("cut", base + "cut.mp4"), 1)
+
+
+def test_a_video_much_larger_than_the_read_chunk_streams_through_unchanged(tmp_path):
+    big = make_video(tmp_path / "big.mp4", seconds=12, width=320, height=240, noise=True)
+    assert big.stat().st_size > 4 * CHUNK, "not several read chunks long"
+    with serving(tmp_path) as base:
+        result = fetch(tmp_path / "dest").process(VideoItem("big", base + "big.mp4"), 1)
+    assert result.checksum == hashlib.sha256(big.read_bytes()).hexdigest()

@@ -28,6 +28,12 @@ def test_duplicate_ids_run_once_and_are_reported(tmp_path):
     assert manifest.duplicates == ["a", "b"]
 
 
+def test_an_id_with_directives_is_the_same_video_as_the_bare_id(tmp_path):
+    manifest = read_manifest(write(tmp_path, "ids.txt", "clip-1\nclip-1#ms=5\nclip-2#fail\nclip-2\n"))
+    assert [item.id for item in manifest.items] == ["clip-1", "clip-2#fail"]
+    assert manifest.duplicates == ["clip-1#ms=5", "clip-2"]
+
+
 def test_missing_file_is_one_clear_error(tmp_path):
     with pytest.raises(ManifestError, match="no such file"):
         read_manifest(tmp_path / "nope.txt")

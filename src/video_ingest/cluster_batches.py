@@ -157,10 +157,8 @@ def run_batches_as_deployments(
             outcomes = outcomes_from_task_runs(read_task_runs_of_flow_run(client, flow_run_id))
         wanted = set(batch.ids)
         for outcome in outcomes:
-            if outcome.id in wanted:
-                ledger.record(outcome)
-                if notify:
-                    notify(outcome)
+            if outcome.id in wanted and ledger.record(outcome) and notify:
+                notify(outcome)
         unfinished = ledger.unfinished(batch.ids)
         if not unfinished:
             return

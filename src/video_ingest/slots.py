@@ -14,6 +14,7 @@ after it reaches a final state, so "items running" never passes "slots held".
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -143,7 +144,8 @@ class LeasedSlots:
         lease_seconds: float,
         holder=None,
         retry_after: float = 0.5,
-        renew_client_factory=None,
+        renew_in_background: bool = True,
+        renew_every: float | None = None,
     ):
         self._client = client  # a sync PrefectClient
         self.name = name
@@ -153,15 +155,22 @@ class LeasedSlots:
         self.retry_after = retry_after
         self.lease_calls = 0
         self.leases_lost = 0
+        self.renewals = 0  # successful lease renewals
+        self.renew_every = renew_every or lease_seconds / 3
         self.orphans_returned = 0
         self._renewed_at: dict[object, float] = {}
         self._unreleased: list[Lease] = []  # released by us, refused by the server
         self._renewal_failing = False
+        self._over_limit = False  # the server counts more slots than the limit allows
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._renew_client_factory = renew_client_factory
-        self._renewer = threading.Thread(target=self._renew_loop, name="slot-lease-renewal", daemon=True)
-        self._renewer.start()
+        # The renewal thread runs in this thread's context, so it talks to the same API
+        # (Prefect's temporary settings, e.g. an embedded server's URL, are context variables).
+        self._renewer = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._renew_loop,), name="slot-lease-renewal", daemon=True,
+        )
+        if renew_in_background:
+            self._renewer.start()
 
     @property
     def renewal_failing(self) -> bool:
@@ -169,7 +178,7 @@ class LeasedSlots:
 
     def try_take(self, still_to_submit: int) -> bool:
         with self._lock:
-            if self._renewal_failing:
+            if self._renewal_failing or self._over_limit:
                 self.retry_after = self.unhealthy_retry_seconds
                 return False
             if self.ledger.take():
@@ -185,7 +194,9 @@ class LeasedSlots:
     def give_back(self, still_to_submit: int) -> None:
         with self._lock:
             self.ledger.give_back()
-            for lease in self.ledger.releasable(still_to_submit):
+            # Over the limit (it was lowered, or paused at 0), a lease goes back as soon
+            # as its slots are free, even with items still waiting.
+            for lease in self.ledger.releasable(0 if self._over_limit else still_to_submit):
                 self._release(lease)
                 self.ledger.drop(lease)
 
@@ -195,7 +206,8 @@ class LeasedSlots:
             for lease in list(self.ledger.leases):
                 self._release(lease)
                 self.ledger.drop(lease)
-        self._renewer.join(timeout=5)
+        if self._renewer.is_alive():
+            self._renewer.join(timeout=5)
         deadline = time.monotonic() + retry_seconds
         while self._unreleased and time.monotonic() < deadline:
             time.sleep(1.0)
@@ -266,9 +278,8 @@ class LeasedSlots:
     def _renew_loop(self) -> None:
         from prefect.client.orchestration import get_client
 
-        factory = self._renew_client_factory or (lambda: get_client(sync_client=True))
-        with factory() as client:
-            while not self._stop.wait(self.unhealthy_retry_seconds if self._renewal_failing else self.lease_seconds / 3):
+        with get_client(sync_client=True) as client:
+            while not self._stop.wait(self.unhealthy_retry_seconds if self._renewal_failing else self.renew_every):
                 self.renew_once(client)
 
     def renew_once(self, client) -> None:
@@ -299,9 +310,35 @@ class LeasedSlots:
             else:
                 with self._lock:
                     self._renewed_at[lease.id] = time.monotonic()
+                    self.renewals += 1
         if failing != self._renewal_failing:
             log.warning("slot lease renewal %s", "failing: items wait" if failing else "recovered: items resume")
         self._renewal_failing = failing
+        if not failing:
+            self._check_limit(client)
+
+    def _check_limit(self, client) -> None:
+        """Stop handing out slots we hold while the server counts more than the limit.
+
+        Leased slots stay valid when a limit is lowered; without this a batch would
+        run its whole block after a pause. Items in flight finish; no new one starts
+        until the server's count is back within the limit.
+        """
+        try:
+            limit = client.read_global_concurrency_limit_by_name(self.name)
+        except Exception as exc:
+            log.warning("could not read slot limit %r: %s", self.name, exc)
+            return
+        over = limit.active and limit.active_slots > limit.limit
+        if over != self._over_limit:
+            log.warning("slot limit %r: %d slots counted against a limit of %d; %s", self.name,
+                        limit.active_slots, limit.limit, "no new item starts" if over else "items resume")
+        with self._lock:
+            self._over_limit = over
+            if over:
+                for lease in self.ledger.releasable(0):
+                    self._release(lease, client)
+                    self.ledger.drop(lease)
 
     def _lost(self, client, lease: Lease) -> None:
         """Replace a lease the server no longer knows; give back its slots if they are orphaned.

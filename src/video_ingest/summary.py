@@ -14,6 +14,9 @@ from typing import Iterable
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+# Final states that say nothing about the item itself: its process or the API went
+# away (Crashed), or its batch was cancelled. Such an item is run again.
+RERUNNABLE_STATES = frozenset({"Crashed", "Cancelled"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,11 @@ class ItemOutcome:
     state: str  # name of the task run's final state, e.g. "Completed", "Failed"
     attempts: int = 0
     detail: str = ""  # what the handler did ("ingested", "skipped") or why it failed
+
+    @property
+    def rerunnable(self) -> bool:
+        """Ended by its surroundings, not by its own work: worth running again."""
+        return not self.ok and self.state in RERUNNABLE_STATES
 
     def to_dict(self) -> dict:
         return {
@@ -95,18 +103,26 @@ class OutcomeLedger:
     """Outcomes of a bulk run, one per item ID, in submission order.
 
     `record` replaces an earlier outcome of the same ID (a re-run batch), so the
-    totals can never count an item twice.
+    totals can never count an item twice. A rerunnable outcome (Crashed, Cancelled)
+    leaves the item unfinished, so it is run again; it is only reported if nothing
+    better ever comes.
     """
 
     def __init__(self, ids: Iterable[str]):
         self._order = list(dict.fromkeys(ids))
         self._known = set(self._order)
         self._outcomes: dict[str, ItemOutcome] = {}
+        self._rerunnable: dict[str, ItemOutcome] = {}
 
-    def record(self, outcome: ItemOutcome) -> None:
+    def record(self, outcome: ItemOutcome) -> bool:
+        """Keep `outcome`; True if it is final (the item is finished)."""
         if outcome.id not in self._known:
             raise KeyError(f"outcome for an ID that was not submitted: {outcome.id!r}")
+        if outcome.rerunnable:
+            self._rerunnable[outcome.id] = outcome
+            return False
         self._outcomes[outcome.id] = outcome
+        return True
 
     def outcome(self, item_id: str) -> ItemOutcome | None:
         return self._outcomes.get(item_id)
@@ -119,6 +135,7 @@ class OutcomeLedger:
         """Every submitted ID once; an ID with no outcome counts as failed."""
         outcomes = [
             self._outcomes.get(item_id)
+            or self._rerunnable.get(item_id)
             or ItemOutcome(item_id, ok=False, state="Unfinished", detail="never finished")
             for item_id in self._order
         ]

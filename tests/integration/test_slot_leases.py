@@ -1,10 +1,13 @@
 """Item slots against a real Prefect server: the limit stays exact through a server
-restart, a lowered limit, a pause (limit 0) and a missing limit.
+restart, a lowered limit, a pause (limit 0) and a missing limit. The tests drive the
+lease renewals themselves (`renew_once`), so each step happens in a known order.
 
 The server here keeps leases in memory (Prefect's default), so a restart loses
 them: the hardest case for the batch, which must notice, lease again before any new
 item starts, and give back the slots the lost leases left counted.
 """
+
+import time
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -39,7 +42,7 @@ def active_slots(client, name: str) -> int:
 
 def test_server_restart_loses_no_slot_and_no_item_starts_until_leases_are_held_again(own_server, api, unique):
     api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=10))
-    slots = LeasedSlots(api, unique, cap=8, block=4, lease_seconds=60)
+    slots = LeasedSlots(api, unique, cap=8, block=4, lease_seconds=60, renew_in_background=False)
     try:
         assert all(slots.try_take(still_to_submit=10) for _ in range(3))
         assert active_slots(api, unique) == 4  # one block of 4, 3 of them in use
@@ -68,7 +71,7 @@ def test_server_restart_loses_no_slot_and_no_item_starts_until_leases_are_held_a
 
 def test_limit_lowered_below_the_block_then_paused_then_raised_makes_items_wait_not_fail(api, unique):
     api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=8))
-    slots = LeasedSlots(api, unique, cap=8, block=8, lease_seconds=60)
+    slots = LeasedSlots(api, unique, cap=8, block=8, lease_seconds=60, renew_in_background=False)
     try:
         api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=2))
         assert slots.try_take(still_to_submit=8) and slots.try_take(still_to_submit=7)
@@ -108,9 +111,48 @@ def test_a_named_limit_that_does_not_exist_or_is_inactive_is_an_error_not_unlimi
 
 def test_a_limit_deleted_mid_run_makes_items_wait(api, unique):
     api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=4))
-    slots = LeasedSlots(api, unique, cap=4, block=2, lease_seconds=60)
+    slots = LeasedSlots(api, unique, cap=4, block=2, lease_seconds=60, renew_in_background=False)
     try:
         api.delete_global_concurrency_limit_by_name(unique)
         assert not slots.try_take(still_to_submit=4), "an item started with no limit counting it"
+    finally:
+        slots.close()
+
+
+def test_a_lowered_limit_stops_slots_already_leased_and_gives_free_blocks_back(api, unique):
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=8))
+    slots = LeasedSlots(api, unique, cap=8, block=2, lease_seconds=60, renew_in_background=False)
+    try:
+        assert all(slots.try_take(still_to_submit=8) for _ in range(3))  # two leases of 2: 4 held, 3 in use
+        assert active_slots(api, unique) == 4
+        api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=1))
+        slots.renew_once(api)  # the renewal sees 4 counted against a limit of 1
+        assert not slots.try_take(still_to_submit=5), "handed out a held slot while over the lowered limit"
+        for _ in range(2):
+            slots.give_back(still_to_submit=5)
+        assert active_slots(api, unique) <= 2, "a lease whose slots were all free was kept while over the limit"
+        slots.give_back(still_to_submit=5)
+        slots.renew_once(api)
+        assert active_slots(api, unique) == 0
+        assert slots.try_take(still_to_submit=5), "items did not resume once the count was within the limit"
+        assert active_slots(api, unique) == 1
+        slots.give_back(still_to_submit=0)
+    finally:
+        slots.close()
+    assert active_slots(api, unique) == 0
+
+
+def test_background_renewal_talks_to_the_api_of_the_thread_that_leased(api, unique):
+    # Prefect's temporary settings (an embedded server's URL) live in context variables,
+    # which a new thread does not inherit by itself.
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=4))
+    slots = LeasedSlots(api, unique, cap=4, block=2, lease_seconds=60, renew_every=0.5)
+    try:
+        assert slots.try_take(still_to_submit=4)
+        deadline = time.monotonic() + 20
+        while slots.renewals < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert slots.renewals >= 2 and not slots.renewal_failing and slots.leases_lost == 0
+        slots.give_back(still_to_submit=0)
     finally:
         slots.close()

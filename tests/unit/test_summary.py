@@ -45,3 +45,14 @@ def test_batches_keep_order_and_cover_every_item():
     assert split_batches([], 3) == []
     with pytest.raises(ValueError):
         split_batches([1], 0)
+
+
+def test_a_crashed_or_cancelled_item_stays_unfinished_so_it_runs_again():
+    ledger = OutcomeLedger(["a", "b", "c"])
+    assert not ledger.record(ItemOutcome("a", ok=False, state="Crashed", detail="ConnectError"))
+    assert not ledger.record(ItemOutcome("b", ok=False, state="Cancelled"))
+    assert ledger.record(ItemOutcome("c", ok=False, state="Failed", detail="bad"))
+    assert ledger.unfinished(["a", "b", "c"]) == ["a", "b"]
+    assert ledger.record(ItemOutcome("a", ok=True, state="Completed"))
+    summary = ledger.summary()  # b never got a final outcome: reported with its last state
+    assert (summary.succeeded, summary.failed_ids) == (1, ["b", "c"])

@@ -62,6 +62,21 @@ def test_project_image_pods_run_as_uid_10001_with_writable_tmp_and_prefect_home(
                     assert "emptyDir" in volumes[mounts[path]], f"{set_name} {label}: {path} is not an emptyDir"
 
 
+def test_server_writes_its_ui_build_to_a_writable_volume(rendered_sets) -> None:
+    """Prefect writes the UI's static files at start; under a read-only root it serves no UI."""
+    for set_name, objects in rendered_sets.items():
+        for label, spec in pod_specs(objects):
+            for container in spec["containers"]:
+                env = {e["name"]: e.get("value") for e in container.get("env", [])}
+                if env.get("PREFECT_UI_ENABLED") != "true":
+                    continue
+                directory = env.get("PREFECT_UI_STATIC_DIRECTORY")
+                assert directory, f"{set_name} {label}: the UI build would go to the read-only image"
+                volumes = {v["name"]: v for v in spec["volumes"]}
+                mounted = [m for m in container["volumeMounts"] if directory.startswith(m["mountPath"] + "/")]
+                assert mounted and "emptyDir" in volumes[mounted[0]["name"]], f"{set_name} {label}: {directory}"
+
+
 def test_postgresql_runs_as_the_postgres_user_with_writable_socket_dir() -> None:
     statefulset = find(render(), "StatefulSet", "video-ingest-postgresql")
     spec = statefulset["spec"]["template"]["spec"]

@@ -291,6 +291,8 @@ PREFECT_API_URL and the credentials, only ever from Secrets.
 {{- define "video-ingest.prefectEnv" -}}
 - name: PREFECT_API_URL
   value: {{ include "video-ingest.apiUrl" . | quote }}
+- name: PREFECT_CLIENT_MAX_RETRIES
+  value: {{ int .Values.prefect.clientMaxRetries | quote }}
 {{- with .Values.prefect.apiKeySecret }}
 {{- if .name }}
 - name: PREFECT_API_KEY
@@ -379,6 +381,9 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
   "VIDEO_INGEST_SLOT_BLOCK" (int64 $i.slotBlock | toString)
   "VIDEO_INGEST_SOURCE_BASE" ($i.sourceBase | toString)
   "VIDEO_INGEST_DESTINATION" ($i.destination | toString)
+  "VIDEO_INGEST_SOURCE_SCHEMES" (join "," $i.sourceSchemes)
+  "VIDEO_INGEST_PROBE_TIMEOUT" ($i.probeTimeout | toString)
+  "PREFECT_CLIENT_MAX_RETRIES" (int .Values.prefect.clientMaxRetries | toString)
   "VIDEO_INGEST_LOG_LEVEL" ($i.logLevel | toString)
 }}
 {{- range .Values.deployments }}

@@ -6,7 +6,8 @@ batches queued behind the pool limit wait as long as the pool needs. Polling rea
 only the batches that finished since the last poll (in pages), plus, less often,
 the running ones for their timeouts: its cost does not grow with every batch's
 parameters. A Prefect API that is away for a while (a server restart) is waited
-for, up to `API_OUTAGE_SECONDS`. When a batch run ends, its items' outcomes are read back: from
+for, up to `API_OUTAGE_SECONDS`. A batch left Pending with no Job (its worker went
+away mid-submission) is scheduled again after `STUCK_PENDING_SECONDS`. When a batch run ends, its items' outcomes are read back: from
 the outcome table it publishes, or, if it died before publishing (a deleted pod, a
 crash), from its task runs' final states. Items with no final state are run again
 in a new batch run, up to `batch_attempts` runs in all; the handler skips what an
@@ -20,6 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
 from video_ingest.observer import read_task_runs_of_flow_run
@@ -31,6 +33,10 @@ POLL_SECONDS = 2.0
 RUNNING_CHECK_SECONDS = 15.0
 API_OUTAGE_SECONDS = 600.0
 PAGE = 200  # the most flow runs the API returns at once
+# A batch Pending this long with no Job recorded lost its worker between claiming
+# it and creating the Job (a worker restart, an API error mid-submission): it holds
+# a slot of the pool's limit and will never run, so it is put back to Scheduled.
+STUCK_PENDING_SECONDS = 180.0
 FINAL_STATE_TYPES = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
 
 
@@ -65,6 +71,14 @@ def read_cluster_settings(settings: IngestSettings) -> IngestSettings:
             ) from None
         pool = client.read_work_pool(deployment.work_pool_name)
     return settings_with_env(settings, cluster_env(pool.base_job_template, deployment.job_variables))
+
+
+def stuck_pending(flow_run, now: datetime, limit: float = STUCK_PENDING_SECONDS) -> bool:
+    """Pending longer than `limit` seconds with no infrastructure recorded. Pure."""
+    state = flow_run.state
+    if state is None or state.type.value != "PENDING" or flow_run.infrastructure_pid:
+        return False
+    return (now - state.timestamp).total_seconds() > limit
 
 
 def pages(ids: list, size: int = PAGE) -> list[list]:
@@ -120,7 +134,7 @@ def run_batches_as_deployments(
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
     from prefect.deployments import run_deployment
-    from prefect.states import Cancelling
+    from prefect.states import Cancelling, Scheduled
 
     parent = FlowRunContext.get()
     prefix = parent.flow_run.name if parent and parent.flow_run else "bulk"
@@ -186,8 +200,15 @@ def run_batches_as_deployments(
                         del running[flow_run.id]
                 if time.monotonic() - last_running_check >= RUNNING_CHECK_SECONDS:
                     last_running_check = time.monotonic()
-                    for flow_run in read_flow_runs_among(client, list(running), ["RUNNING"]):
-                        check_timeout(client, flow_run, running.get(flow_run.id))
+                    for flow_run in read_flow_runs_among(client, list(running), ["RUNNING", "PENDING"]):
+                        if flow_run.state.type.value == "RUNNING":
+                            check_timeout(client, flow_run, running.get(flow_run.id))
+                        elif stuck_pending(flow_run, datetime.now(timezone.utc)):
+                            log.warning("batch run %s is Pending with no Job for over %.0fs; scheduling it again",
+                                        flow_run.name, STUCK_PENDING_SECONDS)
+                            client.set_flow_run_state(
+                                flow_run.id, Scheduled(message="Pending with no Job: scheduled again"), force=True,
+                            )
             except Exception as exc:
                 if not _api_unavailable(exc):
                     raise

@@ -1,8 +1,14 @@
-"""The cluster's settings as a submitter reads them from the work pool, and paging. Pure."""
+"""The bulk flow's view of the cluster: its settings as a submitter reads them from the
+work pool, paging, and batches stuck Pending. Pure."""
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
 
 import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Pending, Running
 
-from video_ingest.cluster_batches import cluster_env, pages
+from video_ingest.cluster_batches import cluster_env, pages, stuck_pending
 from video_ingest.settings import SettingsError, load_settings, settings_with_env, with_overrides
 
 
@@ -36,3 +42,16 @@ def test_options_left_unset_keep_the_settings_and_bad_ones_are_refused():
 def test_pages_never_exceed_the_apis_limit():
     assert [len(page) for page in pages(list(range(450)))] == [200, 200, 50]
     assert pages([]) == []
+
+
+def test_a_batch_pending_too_long_with_no_job_is_stuck_and_nothing_else_is():
+    now = datetime.now(timezone.utc)
+    old, recent = now - timedelta(seconds=400), now - timedelta(seconds=30)
+
+    def run(state, pid=None):
+        return FlowRun(flow_id=uuid4(), state=state, infrastructure_pid=pid)
+
+    assert stuck_pending(run(Pending(timestamp=old)), now, limit=180)
+    assert not stuck_pending(run(Pending(timestamp=recent)), now, limit=180)
+    assert not stuck_pending(run(Pending(timestamp=old), pid="ns:job-1"), now, limit=180)
+    assert not stuck_pending(run(Running(timestamp=old)), now, limit=180)

@@ -45,6 +45,37 @@ def make_video(path: Path, seconds: float = 2, faststart: bool = False, width: i
     return path
 
 
+def make_large_video(path: Path, size_bytes: int) -> Path:
+    """A decodable Matroska video of at least `size_bytes`, made in seconds: one noisy
+    1080p keyframe, encoded once, muxed again and again (every packet a keyframe)."""
+    import fractions
+
+    import av
+
+    frame_file = path.with_suffix(".frame.mp4")
+    with av.open(str(frame_file), "w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.codec_context.options = {"qscale": "1"}
+        frame = av.VideoFrame(1920, 1080, "yuv420p")
+        for plane in frame.planes:
+            plane.update(os.urandom(plane.buffer_size))
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            out.mux(packet)
+    with av.open(str(frame_file)) as source:
+        template = source.streams.video[0]
+        data = bytes(next(packet for packet in source.demux(template) if packet.size))
+        with av.open(str(path), "w", format="matroska") as out:
+            stream = out.add_stream_from_template(template)
+            for index in range(size_bytes // len(data) + 1):
+                packet = av.Packet(data)
+                packet.stream, packet.pts, packet.dts = stream, index, index
+                packet.time_base, packet.is_keyframe = fractions.Fraction(1, FPS), True
+                out.mux(packet)
+    frame_file.unlink()
+    return path
+
+
 def make_test_set(folder: Path) -> dict[str, str]:
     """GOOD videos and BROKEN files in `folder`; returns name -> what it is."""
     folder.mkdir(parents=True, exist_ok=True)

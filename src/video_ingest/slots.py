@@ -262,9 +262,15 @@ class LeasedSlots:
         to update the average occupancy, and the update fails), so while a limit is
         paused our releases fail; they go through once it is raised again.
         """
+        client = client or self._client
         self.lease_calls += 1
         try:
-            (client or self._client).release_concurrency_slots_with_lease(lease_id=lease.id)
+            # The server answers a release of a lease it no longer knows with 204 and
+            # frees nothing: ask first, and give orphaned slots back ourselves.
+            if self._known(client, lease):
+                client.release_concurrency_slots_with_lease(lease_id=lease.id)
+            else:
+                self._return_orphans(client, lease)
         except Exception as exc:
             if lease not in self._unreleased:
                 self._unreleased.append(lease)
@@ -274,6 +280,34 @@ class LeasedSlots:
         if lease in self._unreleased:
             self._unreleased.remove(lease)
         return True
+
+    def _known(self, client, lease: Lease) -> bool:
+        """Renew `lease`: True if the server still holds it, False if it is gone (404/410)."""
+        import httpx
+
+        try:
+            client.renew_concurrency_lease(lease_id=lease.id, lease_duration=self.lease_seconds)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code in (404, 410):
+                return False
+            raise
+        self._renewed_at[lease.id] = time.monotonic()
+        return True
+
+    def _return_orphans(self, client, lease: Lease) -> None:
+        """Give back the slots of a lease the server lost, if they are still counted.
+
+        Expired leases are repossessed by the server, which frees their slots; only a
+        lease that vanished well within its duration (a restart of a server that keeps
+        leases in memory, a Redis that lost its data) left its slots counted.
+        """
+        renewed_at = self._renewed_at.get(lease.id)
+        since = time.monotonic() - renewed_at if renewed_at is not None else float("inf")
+        if since >= self.lease_seconds * 0.75:
+            return
+        client.release_concurrency_slots(names=[self.name], slots=lease.size, occupancy_seconds=max(since, 0.001))
+        self.orphans_returned += lease.size
+        log.warning("slot lease %s was lost by the server; gave back its %d orphaned slot(s)", lease.id, lease.size)
 
     def _renew_loop(self) -> None:
         from prefect.client.orchestration import get_client
@@ -352,25 +386,15 @@ class LeasedSlots:
             if lease not in self.ledger.leases:
                 return
             self.ledger.drop(lease)
-            renewed_at = self._renewed_at.pop(lease.id, None)
             self.leases_lost += 1
-            since = time.monotonic() - renewed_at if renewed_at is not None else float("inf")
-            # Expired leases are repossessed by the server, which frees their slots; only
-            # a lease that vanished well within its duration left its slots counted.
-            orphaned = since < self.lease_seconds * 0.75
-            log.warning(
-                "slot lease %s (%d slots) is gone from the server%s; leasing again before another item starts",
-                lease.id, lease.size, " and its slots are orphaned" if orphaned else "",
-            )
+            log.warning("slot lease %s (%d slots) is gone from the server; leasing again before another item starts",
+                        lease.id, lease.size)
             replacement = self._replace(client, lease.size)
-            if orphaned:
-                try:
-                    client.release_concurrency_slots(
-                        names=[self.name], slots=lease.size, occupancy_seconds=max(since, 0.001),
-                    )
-                    self.orphans_returned += lease.size
-                except Exception as exc:
-                    log.error("could not give back %d orphaned slot(s) of %r: %s", lease.size, self.name, exc)
+            try:
+                self._return_orphans(client, lease)
+            except Exception as exc:
+                log.error("could not give back %d orphaned slot(s) of %r: %s", lease.size, self.name, exc)
+            self._renewed_at.pop(lease.id, None)
             if replacement is None:
                 self._replace(client, lease.size)
 

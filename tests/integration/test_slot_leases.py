@@ -156,3 +156,18 @@ def test_background_renewal_talks_to_the_api_of_the_thread_that_leased(api, uniq
         slots.give_back(still_to_submit=0)
     finally:
         slots.close()
+
+
+def test_a_lease_lost_by_a_restart_just_before_its_release_still_gives_its_slots_back(own_server, api, unique):
+    # The server answers a release of a lease it no longer knows with 204 and frees nothing.
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=10))
+    slots = LeasedSlots(api, unique, cap=4, block=4, lease_seconds=60, renew_in_background=False)
+    try:
+        assert slots.try_take(still_to_submit=4)
+        own_server.stop()
+        own_server.start()
+        assert active_slots(api, unique) == 4
+        slots.give_back(still_to_submit=0)  # the last item: the lease goes back
+    finally:
+        slots.close()
+    assert active_slots(api, unique) == 0 and slots.orphans_returned == 4

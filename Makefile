@@ -14,7 +14,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
 .PHONY: help venv demo test test-unit test-integration test-chart e2e lint checkov chart-docs \
-	bench-deps bench bench-quick
+	bench-deps bench bench-quick bench-bytes
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -56,6 +56,10 @@ bench-deps: $(VENV)/.installed-bench ## PostgreSQL, Redis and prefect-redis for 
 
 bench: bench-deps ## Seed pattern vs .map vs ours at 2k, 5k and 20k items (~2 h on 2 cores)
 	$(PY) -m bench.ingest_bench --sizes 2000,5000,20000
+
+bench-bytes: bench-deps ## Real bytes: 200 videos of 1 MB over HTTP to S3 (SeaweedFS) on loopback, ours vs a plain pool
+	$(HACK)/build-seaweedfs-image.sh >/dev/null
+	$(PY) -m bench.bytes_bench --videos 200 --mb 1
 
 bench-quick: bench-deps ## The 2k case; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X
 	$(PY) -m bench.ingest_bench --sizes 2000

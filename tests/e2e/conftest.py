@@ -175,6 +175,12 @@ def postgres_image(kind_cluster: Kubectl) -> str:
 
 
 @pytest.fixture(scope="session")
+def seaweedfs_image(kind_cluster: Kubectl) -> str:
+    """The e2e tier's S3-compatible object store (hack/build-seaweedfs-image.sh), loaded into kind."""
+    return run_hack("build-seaweedfs-image.sh").splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
 def redis_image(kind_cluster: Kubectl) -> str:
     """The Redis image of the chart's kind values, built or pulled, loaded into kind."""
     return run_hack("build-redis-image.sh").splitlines()[-1]

@@ -14,10 +14,23 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from data_plane import (
+    BUCKET,
+    CREDENTIALS_SECRET,
+    SOURCE_URL,
+    bucket_report,
+    create_bucket,
+    data_plane_objects,
+    in_cluster_pod,
+    source_hashes,
+    wait_ready,
+)
 from kind_release import (
     API_URL,
     E2E_VALUES,
@@ -42,20 +55,82 @@ TAG_LIMIT = VALUES["concurrencyLimits"]["tags"]["video-ingest"]
 RETRIES = VALUES["ingest"]["retries"]
 
 
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+# The README's cluster example, exactly as printed: the test fails if it stops working.
+README_SUBMIT = next(line.strip() for line in README.splitlines()
+                     if line.startswith("PREFECT_API_URL=") and " video-ingest submit " in line)
+VIDEO_INGEST = str(Path(sys.executable).with_name("video-ingest"))  # the installed console script
+
+
 def submit(ids: list[str], tmp_path: Path, *flags: str, timeout: float = 900) -> tuple[int, dict, str]:
-    """`video-ingest submit` from the host against the cluster's Prefect API."""
-    ids_file = tmp_path / f"ids-{time.monotonic_ns()}.txt"
-    ids_file.write_text("".join(f"{i}\n" for i in ids))
+    """The README's submit command, from the host, with `flags` appended.
+
+    The submitter's environment holds nothing but the API URL: every option the
+    command line leaves out comes from the cluster's `ingest.*` values.
+    """
+    folder = tmp_path / f"submit-{time.monotonic_ns()}"
+    folder.mkdir()
+    (folder / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    command = README_SUBMIT.replace("http://<prefect-api>/api", API_URL).replace(" video-ingest ", f" {VIDEO_INGEST} ")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
-    env.update(PREFECT_API_URL=API_URL, PREFECT_HOME=str(tmp_path / "prefect-home"),
-               VIDEO_INGEST_BATCH_DEPLOYMENT="ingest-batch/ingest-batch")
-    done = subprocess.run(
-        [sys.executable, "-m", "video_ingest.cli", "submit", "--ids-file", str(ids_file), "--handler", "synthetic",
-         "--retries", str(RETRIES), "--retry-delay", "0", "--json", *flags],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    env.update(PREFECT_HOME=str(folder / "prefect-home"))
+    done = subprocess.run(" ".join([command, *flags]), shell=True, cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=timeout)
     summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
     return done.returncode, summary, done.stderr
+
+
+def working_attempts(kind_cluster, prefix: str) -> dict[str, int]:
+    """Per item, how many attempts did its work: lines of the synthetic handler's
+    append-only `<id>.attempts` records on the shared destination volume."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    script = f"for f in /data/ingest/{prefix}*.attempts; do [ -e \"$f\" ] && echo \"$f $(wc -l < \"$f\")\"; done; true"
+    listing = in_cluster_pod(kubectl, "video-ingest:dev", ["sh", "-c", script], claim="ingest-data")
+    counts = {}
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].endswith(".attempts"):
+            counts[Path(parts[0]).name.removesuffix(".attempts")] = int(parts[1])
+    return counts
+
+
+def slots_in_use(client) -> dict[str, int]:
+    """Active slots of every limit the e2e values name (the tag limit is `tag:<tag>`)."""
+    return {name: client.read_global_concurrency_limit_by_name(name).active_slots for name in slots_in_use_names()}
+
+
+def wait_for_free_slots(timeout: float = 120) -> dict[str, int]:
+    """Every limit's slots back to 0 (releases are asynchronous), or what is left after `timeout`."""
+    deadline = time.monotonic() + timeout
+    with prefect_client() as client:
+        while True:
+            used = slots_in_use(client)
+            if not any(used.values()) or time.monotonic() > deadline:
+                return used
+            time.sleep(2)
+
+
+def completed_items(prefix: str, at_least: int = 1, timeout: float = 300) -> bool:
+    """Wait until the server has `at_least` task runs named `prefix...` Completed.
+    Calls that fail while the API is away (a fault in progress) are retried."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with prefect_client() as client:
+                runs = read_task_runs_named(client, prefix, expected=0, timeout=0)
+            if sum(1 for run in runs if run.state and run.state.is_completed()) >= at_least:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def first_item_completed(prefix: str, timeout: float = 300) -> bool:
+    """Wait until the server has a first task run named `prefix...` Completed."""
+    return completed_items(prefix, 1, timeout)
 
 
 def bulk_run_id(stderr: str) -> str:
@@ -107,6 +182,14 @@ def test_install_makes_worker_ready_and_server_matches_values(release, kind_clus
         assert any(worker.status.value == "ONLINE" for worker in workers), "no worker is polling the pool"
 
 
+def test_ui_is_served_at_the_url_the_notes_print(release):
+    """The UI's static build needs a writable directory; the root filesystem is read-only."""
+    import httpx
+
+    page = httpx.get(API_URL.removesuffix("/api") + "/", follow_redirects=True, timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower(), (page.status_code, page.text[:300])
+
+
 def test_server_events_flow_through_the_in_chart_redis(release, kind_cluster):
     """values-e2e.yaml sets server.messaging.broker=redis: the server's event stream lives in Redis."""
     assert VALUES["server"]["messaging"]["broker"] == "redis" and VALUES["redis"]["enabled"] is True
@@ -148,7 +231,8 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
     failing = [f"bad-{n}#fail" for n in range(2)]
     ids = plain[:6] + flaky + plain[6:12] + failing + plain[12:]
     with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
-        code, summary, stderr = submit(ids, tmp_path, "--batch-size", "4", "--max-inflight", "4")
+        code, summary, stderr = submit(ids, tmp_path)  # batch size, window, retries: the values'
+    assert VALUES["ingest"]["batchSize"] == 4 and VALUES["ingest"]["window"] == 4
     parent = bulk_run_id(stderr)
     with prefect_client() as client:
         batches = batch_runs_of(client, parent)
@@ -220,7 +304,7 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
     release.upgrade(**{"workPool.concurrencyLimit": 2})
     ids = [f"lost-{n:02d}#ms=3000" for n in range(12)]
     env_flags = ("--batch-size", "6", "--max-inflight", "2")
-    submitter = __import__("concurrent.futures").futures.ThreadPoolExecutor(max_workers=1)
+    submitter = ThreadPoolExecutor(max_workers=1)
     result = submitter.submit(submit, ids, tmp_path, *env_flags)
     # Kill mid-batch, judged by Prefect rather than by a clock: as soon as the server has
     # a first item Completed, every running batch pod has items left (6 items, 2 at a
@@ -242,17 +326,8 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
     submitter.shutdown()
     assert code == 0, stderr
     assert summary == {"total": 12, "succeeded": 12, "failed": 0, "failed_ids": []}
-    # exactly once: one record per item on the shared volume, each written by one attempt
-    listing = kubectl("run", "list-done", "--rm", "-i", "--restart=Never", "--image", "video-ingest:dev",
-                      "--overrides", json.dumps({"spec": {
-                          "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
-                          "containers": [{"name": "list-done", "image": "video-ingest:dev",
-                                          "command": ["sh", "-c", "ls /data/ingest"],
-                                          "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-                          "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ingest-data"}}]}}),
-                      timeout=180)
-    records = sorted(name for name in listing.split() if name.startswith("lost-"))
-    assert records == sorted(f"{i.split('#')[0]}.done" for i in ids)
+    # exactly once: one working attempt per item, from the append-only attempt records
+    assert working_attempts(kind_cluster, "lost-") == {i.split("#")[0]: 1 for i in ids}
     # and the lost batch really ran again: a rerun flow run, or Prefect rescheduling the same one
     with prefect_client() as client:
         batches = batch_runs_of(client, bulk_run_id(stderr))
@@ -260,6 +335,141 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
         rescheduled = [run.name for run in batches
                        if sum(s.type.value == "RUNNING" for s in client.read_flow_run_states(run.id)) > 1]
     assert reran or rescheduled, f"pods {victims} were deleted but no batch ran twice"
+
+
+def test_api_server_pod_deleted_mid_run_loses_no_item_and_frees_every_slot(release, kind_cluster, tmp_path):
+    """The in-chart server restarts (Recreate) during a run: leases live in Redis, the
+    submitter and the batches wait for the API, nothing is lost or done twice."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    ids = [f"restart-{n:02d}#ms=2500" for n in range(16)]
+    with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
+        submitter = ThreadPoolExecutor(max_workers=1)
+        result = submitter.submit(submit, ids, tmp_path)
+        assert first_item_completed("restart-"), "no item completed before the fault"
+        kubectl("delete", "pod", "-l", "app.kubernetes.io/component=server", "--wait=false")
+        code, summary, stderr = result.result(timeout=900)
+        submitter.shutdown()
+    assert code == 0, stderr
+    assert summary == {"total": 16, "succeeded": 16, "failed": 0, "failed_ids": []}
+    assert working_attempts(kind_cluster, "restart-") == {i.split("#")[0]: 1 for i in ids}
+    assert max_concurrent(pods.intervals) <= POOL_LIMIT
+    with prefect_client() as client:
+        tagged = [run for run in read_task_runs_named(client, "restart-", expected=len(ids))
+                  if run.start_time and run.end_time]
+    assert max_concurrent([(run.start_time, run.end_time) for run in tagged]) <= TAG_LIMIT
+    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
+
+
+def test_worker_and_postgresql_pods_deleted_in_turn_mid_run_lose_no_item(release, kind_cluster, tmp_path):
+    """One run, two faults in turn (the second once more items completed): the worker, then
+    the PostgreSQL pod (its StatefulSet brings it back on its volume). Nothing lost, nothing
+    done twice, never over a limit, slots freed. (A Redis pod deleted mid-run is not here
+    yet: the in-chart Redis keeps nothing on disk, so Prefect's own tag-limit leases vanish
+    with it and their slots stay taken; see the README.)"""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    ids = [f"faults-{n:02d}#ms=2500" for n in range(24)]
+    victims = ["app.kubernetes.io/component=worker", "app.kubernetes.io/component=postgresql"]
+    with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
+        submitter = ThreadPoolExecutor(max_workers=1)
+        result = submitter.submit(submit, ids, tmp_path)
+        for done_before, selector in zip((1, 8), victims):
+            assert completed_items("faults-", at_least=done_before), f"fewer than {done_before} done before {selector}"
+            kubectl("delete", "pod", "-l", selector, "--wait=false")
+        code, summary, stderr = result.result(timeout=1200)
+        submitter.shutdown()
+    assert code == 0, stderr
+    assert summary == {"total": 24, "succeeded": 24, "failed": 0, "failed_ids": []}
+    assert working_attempts(kind_cluster, "faults-") == {i.split("#")[0]: 1 for i in ids}
+    assert max_concurrent(pods.intervals) <= POOL_LIMIT
+    with prefect_client() as client:
+        runs = [run for run in read_task_runs_named(client, "faults-", expected=len(ids))
+                if run.start_time and run.end_time and run.state and run.state.is_completed()]
+    assert max_concurrent([(run.start_time, run.end_time) for run in runs]) <= TAG_LIMIT
+    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
+
+
+def test_limit_paused_at_zero_mid_run_holds_new_items_until_raised(release, kind_cluster, tmp_path):
+    """`helm upgrade` sets the items' global limit to 0 mid-run: items in flight finish,
+    no new one starts, nothing fails; raised again, the rest run."""
+    limit_key = "concurrencyLimits.global.video-ingest.limit"
+    ids = [f"pause-{n:02d}#ms=2000" for n in range(12)]
+    submitter = ThreadPoolExecutor(max_workers=1)
+    result = submitter.submit(submit, ids, tmp_path)
+    assert first_item_completed("pause-"), "no item completed before the pause"
+    release.upgrade(**{limit_key: 0})
+    paused_at = datetime.now(timezone.utc)
+    time.sleep(75)  # items in flight finish (2 s), renewals (every 20 s) see the pause
+    quiet_from = paused_at + timedelta(seconds=45)
+    raised_at = datetime.now(timezone.utc)
+    release.upgrade(**{limit_key: VALUES["concurrencyLimits"]["global"]["video-ingest"]["limit"]})
+    code, summary, stderr = result.result(timeout=900)
+    submitter.shutdown()
+    assert code == 0, stderr
+    assert summary == {"total": 12, "succeeded": 12, "failed": 0, "failed_ids": []}
+    with prefect_client() as client:
+        runs = read_task_runs_named(client, "pause-", expected=len(ids))
+    started_while_paused = [run.name for run in runs if run.start_time and quiet_from < run.start_time < raised_at]
+    assert not started_while_paused, f"items started while the limit was 0: {started_while_paused}"
+    assert any(run.start_time and run.start_time > raised_at for run in runs), "the pause never held an item back"
+    assert working_attempts(kind_cluster, "pause-") == {i.split("#")[0]: 1 for i in ids}
+    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
+
+
+def slots_in_use_names() -> list[str]:
+    return [*VALUES["concurrencyLimits"]["global"], *(f"tag:{tag}" for tag in VALUES["concurrencyLimits"]["tags"])]
+
+
+@pytest.fixture(scope="module")
+def data_plane(release, kind_cluster, seaweedfs_image, project_image):
+    """SeaweedFS (S3) and an HTTP source of real videos made in the cluster, in the release's namespace."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    kubectl.apply(*data_plane_objects(seaweedfs_image, "video-ingest:dev"))
+    wait_ready(kubectl)
+    create_bucket(kubectl)
+    return kubectl
+
+
+def test_real_videos_go_from_http_to_the_bucket_probed_checksummed_and_idempotent(release, data_plane, tmp_path):
+    """`helm upgrade` to the fetch handler with an S3 destination (credentials from a Secret),
+    then the README's submit command: the bucket, listed from inside the cluster, holds
+    every good video with its sidecar; broken files fail once, with their reasons; a re-run
+    skips everything; a deleted object is ingested again, and only it."""
+    kubectl, image = data_plane, "video-ingest:dev"
+    release.upgrade(**{"ingest.handler": "fetch", "ingest.destination": f"s3://{BUCKET}/ingest",
+                       "ingest.sourceBase": SOURCE_URL, "flowRuns.envFromSecrets": [CREDENTIALS_SECRET]})
+    good = ["clip-a.mp4", "clip-b.mp4", "clip-c.mkv"]
+    broken = {"cut.mp4": "truncated", "text.mp4": "not a decodable video", "empty.mp4": "empty",
+              "missing.mp4": "not found"}
+    ids = good + list(broken)
+
+    code, summary, stderr = submit(ids, tmp_path)
+    assert code == 1, stderr
+    assert summary["succeeded"] == len(good) and sorted(summary["failed_ids"]) == sorted(broken), summary
+    report = bucket_report(kubectl, image, "ingest")
+    hashes = source_hashes(kubectl, image, good)
+    assert set(report["sidecars"]) == set(good)
+    assert {key.split("/")[0] for key in report["objects"]} == set(good), "a broken file left an object"
+    for name in good:
+        stored, sidecar = report["objects"][f"{name}/video{Path(name).suffix}"], report["sidecars"][name]
+        assert stored["sha256"] == sidecar["sha256"] == hashes[name]
+        assert stored["bytes"] == sidecar["bytes"]
+        probe = sidecar["probe"]
+        assert (probe["video_codec"], probe["width"], probe["height"]) == ("mpeg4", 64, 48)
+        assert probe["duration_seconds"] > 0.5
+    with prefect_client() as client:
+        runs = {run.name: run for run in read_task_runs_named(client, ".", expected=0, timeout=0) if run.name in ids}
+    for name, reason in broken.items():
+        assert runs[name].state.type.value == "FAILED" and reason in (runs[name].state.message or ""), runs[name].state
+        assert runs[name].run_count == 1, f"{name}: a permanent failure was retried"
+
+    code, summary, stderr = submit(ids, tmp_path)
+    assert code == 1 and f"{len(good)} succeeded ({len(good)} already ingested)" in stderr, stderr
+
+    report = bucket_report(kubectl, image, "ingest", delete=["clip-b.mp4/video.mp4"])
+    assert "clip-b.mp4/video.mp4" not in report["objects"]
+    code, summary, stderr = submit(ids, tmp_path)
+    assert code == 1 and f"{len(good)} succeeded ({len(good) - 1} already ingested)" in stderr, stderr
+    assert bucket_report(kubectl, image, "ingest")["objects"]["clip-b.mp4/video.mp4"]["sha256"] == hashes["clip-b.mp4"]
 
 
 def test_helm_test_checks_the_server_against_values(release):

@@ -1,0 +1,203 @@
+"""Throughput with real bytes: our batch flow against the same fetch handler in a plain pool.
+
+`python -m bench.bytes_bench --videos 200 --mb 1` makes one real video of about M MB
+(PyAV, noise frames, so it does not compress away), serves it under N names from an
+HTTP server with Range support on loopback, and ingests the N items to an
+S3-compatible store on loopback (SeaweedFS's `weed server -s3`, the binary
+hack/build-seaweedfs-image.sh builds), twice, in one run:
+
+* `plain`: `FetchHandler.process` for every item from a `ThreadPoolExecutor`, no Prefect;
+* `ours`: `video-ingest run` (our `ingest-batch` flow: one task run per video, the
+  in-flight window, slots of a global limit) against a Prefect server on PostgreSQL
+  and Redis, with the same thread count.
+
+Each writes to a fresh prefix, so nothing is skipped. The last line is
+`ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y`; the goal is R >= 0.8 at 1 MB items
+(orchestration costs at most a fifth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.local_services import Postgres, Redis, ServiceError, _wait_for_port, redis_messaging_env
+from video_ingest.prefect_api import EmbeddedServer, free_port, stop_process
+
+WEED_CANDIDATES = ("/var/cache/video-ingest/bin",)
+BUCKET = "bench"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.bytes_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=200, help="items per variant")
+    parser.add_argument("--mb", type=float, default=1.0, help="size of each video, MB")
+    parser.add_argument("--threads", type=int, default=8, help="threads of both variants")
+    parser.add_argument("--weed", help="SeaweedFS binary (default: the one hack/ built, or weed on PATH)")
+    return parser.parse_args(argv)
+
+
+def find_weed(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    for folder in WEED_CANDIDATES:
+        found = sorted(Path(folder).glob("weed-*"))
+        if found:
+            return str(found[-1])
+    on_path = shutil.which("weed")
+    if not on_path:
+        raise ServiceError("no SeaweedFS binary: run hack/build-seaweedfs-image.sh (it caches weed) or pass --weed")
+    return on_path
+
+
+class SeaweedS3:
+    """`weed server -s3` on loopback, no authentication, data in `workdir`."""
+
+    def __init__(self, binary: str, workdir: Path):
+        self.binary, self.workdir = binary, workdir
+        self.port = free_port()
+        self.log_path = workdir / "weed.log"
+        self._process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        ports = {"master.port": free_port(), "volume.port": free_port(), "filer.port": free_port()}
+        command = [self.binary, "server", f"-dir={self.workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+                   f"-s3.port={self.port}", "-master.volumeSizeLimitMB=256",
+                   *(f"-{key}={value}" for key, value in ports.items())]
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_for_port(self.port, "SeaweedFS S3", self._process, self.log_path, timeout=120)
+
+    def stop(self) -> None:
+        stop_process(self._process, 15)
+
+
+def s3_env(store: SeaweedS3) -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": store.url}
+
+
+def make_bucket(store: SeaweedS3) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key="bench", secret="bench-secret", endpoint_url=store.url)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fs.mkdir(BUCKET)
+            return
+        except Exception as exc:  # the filer may still be starting
+            if "BucketAlreadyExists" in repr(exc) or time.monotonic() > deadline:
+                if "BucketAlreadyExists" in repr(exc):
+                    return
+                raise ServiceError(f"could not create bucket {BUCKET}: {exc}") from exc
+            time.sleep(1)
+
+
+def make_sources(folder: Path, count: int, megabytes: float) -> tuple[list[str], int]:
+    """One noise video of about `megabytes`, linked under `count` names."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.videos import make_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = 1.0
+    while True:
+        video = make_video(folder / "master.mp4", seconds=seconds, width=320, height=240, noise=True)
+        if video.stat().st_size >= megabytes * 1_000_000 or seconds > 600:
+            break
+        seconds = max(seconds * 1.05, seconds * megabytes * 1_000_000 / video.stat().st_size)
+    names = [f"bench-{n:05d}.mp4" for n in range(count)]
+    for name in names:
+        os.link(video, folder / name)
+    return names, video.stat().st_size
+
+
+def run_plain(names: list[str], base: str, destination: str, threads: int) -> float:
+    from video_ingest.handlers.fetch import FetchHandler
+    from video_ingest.manifest import VideoItem
+
+    handler = FetchHandler(source_base=base, destination=destination)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = list(pool.map(lambda name: handler.process(VideoItem(name), 1), names))
+    elapsed = time.monotonic() - started
+    if any(result.action != "ingested" for result in results):
+        raise RuntimeError("plain: not every item was ingested")
+    return elapsed
+
+
+def run_ours(names: list[str], base: str, destination: str, threads: int, api_url: str, env: dict,
+             workdir: Path) -> float:
+    ids = workdir / "ids.txt"
+    ids.write_text("".join(f"{name}\n" for name in names))
+    child_env = {**env, "PREFECT_API_URL": api_url, "VIDEO_INGEST_HANDLER": "fetch",
+                 "VIDEO_INGEST_DESTINATION": destination, "VIDEO_INGEST_SOURCE_BASE": base,
+                 "VIDEO_INGEST_MAX_WORKERS": str(threads), "VIDEO_INGEST_MAX_INFLIGHT": str(threads),
+                 "VIDEO_INGEST_BATCH_SIZE": str(len(names)), "VIDEO_INGEST_SLOT_LIMIT": "bench-items"}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids), "--json"],
+                          env=child_env, capture_output=True, text=True, timeout=3600)
+    elapsed = time.monotonic() - started
+    summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    if done.returncode != 0 or summary.get("succeeded") != len(names):
+        raise RuntimeError(f"ours: exit {done.returncode}, {summary}: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    workdir = Path(tempfile.mkdtemp(prefix="video-ingest-bytes-bench-"))
+    workdir.chmod(0o755)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.videos import serving
+
+    store = SeaweedS3(find_weed(args.weed), workdir / "weed")
+    postgres, redis, server = Postgres(workdir / "postgres"), Redis(workdir / "redis"), None
+    try:
+        names, size = make_sources(workdir / "sources", args.videos, args.mb)
+        total_mb = size * len(names) / 1_000_000
+        store.start()
+        make_bucket(store)
+        env = {**os.environ, **s3_env(store)}
+        os.environ.update(s3_env(store))
+        postgres.start()
+        redis.start()
+        server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url,
+                                server_env=redis_messaging_env(redis))
+        server.start()
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="bench-items", limit=200))
+        print(f"# {len(names)} videos of {size / 1e6:.2f} MB ({total_mb:.0f} MB), {args.threads} threads,"
+              f" HTTP and S3 (SeaweedFS) on loopback; work in {workdir}", flush=True)
+        with serving(workdir / "sources") as base:
+            plain = run_plain(names, base, f"s3://{BUCKET}/plain", args.threads)
+            print(f"plain  {plain:7.1f} s  {total_mb / plain:7.1f} MB/s  {len(names) / plain:6.1f} items/s", flush=True)
+            ours = run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir)
+            print(f"ours   {ours:7.1f} s  {total_mb / ours:7.1f} MB/s  {len(names) / ours:6.1f} items/s", flush=True)
+    finally:
+        for service in (server, redis, postgres, store):
+            if service:
+                service.stop()
+    print(f"ratio_vs_plain={plain / ours:.2f} mb_per_s={total_mb / ours:.1f} plain_mb_per_s={total_mb / plain:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.local_services import Postgres, Redis, ServiceError, _wait_for_port, redis_messaging_env
-from video_ingest.prefect_api import EmbeddedServer, free_port, stop_process
+from video_ingest.prefect_api import EmbeddedServer, stop_process
 
 WEED_CANDIDATES = ("/var/cache/video-ingest/bin",)
 BUCKET = "bench"
@@ -58,12 +58,28 @@ def find_weed(explicit: str | None) -> str:
     return on_path
 
 
+def weed_port() -> int:
+    """A free loopback port P below 55536 whose P+10000 (weed's gRPC port for it) is free too."""
+    import random
+    import socket
+
+    while True:
+        port = random.randint(20000, 45000)
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+
+
 class SeaweedS3:
     """`weed server -s3` on loopback, no authentication, data in `workdir`."""
 
     def __init__(self, binary: str, workdir: Path):
         self.binary, self.workdir = binary, workdir
-        self.port = free_port()
+        self.port = weed_port()
         self.log_path = workdir / "weed.log"
         self._process = None
 
@@ -73,7 +89,7 @@ class SeaweedS3:
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        ports = {"master.port": free_port(), "volume.port": free_port(), "filer.port": free_port()}
+        ports = {"master.port": weed_port(), "volume.port": weed_port(), "filer.port": weed_port()}
         command = [self.binary, "server", f"-dir={self.workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                    f"-s3.port={self.port}", "-master.volumeSizeLimitMB=256",
                    *(f"-{key}={value}" for key, value in ports.items())]

@@ -45,6 +45,7 @@ class BatchRun:
     index: int
     ids: list[str]
     attempt: int
+    part: int | None = None  # which of the runs a last attempt split the leftovers into
     running_since: float | None = None  # monotonic time first seen Running
 
 
@@ -79,6 +80,23 @@ def stuck_pending(flow_run, now: datetime, limit: float = STUCK_PENDING_SECONDS)
     if state is None or state.type.value != "PENDING" or flow_run.infrastructure_pid:
         return False
     return (now - state.timestamp).total_seconds() > limit
+
+
+LAST_ATTEMPT_PARTS = 16
+
+
+def rerun_groups(unfinished: list[str], next_attempt: int, attempts: int) -> list[list[str]]:
+    """The batch runs that take on a crashed batch's leftovers. Pure.
+
+    Whole while more attempts remain after the next one. The last attempt splits them
+    into up to LAST_ATTEMPT_PARTS runs (one item each for up to that many leftovers),
+    so an item that kills its pod (too big for its memory) takes no other item down
+    with it: the others succeed, and it alone is reported.
+    """
+    if next_attempt < attempts or len(unfinished) <= 1:
+        return [list(unfinished)]
+    parts = min(len(unfinished), LAST_ATTEMPT_PARTS)
+    return [unfinished[part::parts] for part in range(parts)]
 
 
 def pages(ids: list, size: int = PAGE) -> list[list]:
@@ -142,6 +160,7 @@ def run_batches_as_deployments(
 
     def start(batch: BatchRun) -> None:
         suffix = f"-rerun{batch.attempt - 1}" if batch.attempt > 1 else ""
+        suffix += f"-part{batch.part:02d}" if batch.part is not None else ""
         flow_run = run_deployment(
             settings.batch_deployment,
             parameters={
@@ -178,10 +197,12 @@ def run_batches_as_deployments(
             return
         if batch.attempt < settings.batch_attempts:
             log.warning(
-                "batch %d ended %s with %d item(s) unfinished; running them again (run %d of %d)",
+                "batch %d ended %s with %d item(s) unfinished; running them again (attempt %d of %d)",
                 batch.index, state_name, len(unfinished), batch.attempt + 1, settings.batch_attempts,
             )
-            start(BatchRun(batch.index, unfinished, batch.attempt + 1))
+            groups = rerun_groups(unfinished, batch.attempt + 1, settings.batch_attempts)
+            for part, group in enumerate(groups):
+                start(BatchRun(batch.index, group, batch.attempt + 1, part if len(groups) > 1 else None))
         else:
             log.error("batch %d: %d item(s) still unfinished after %d runs", batch.index, len(unfinished), batch.attempt)
 

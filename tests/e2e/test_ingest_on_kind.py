@@ -337,54 +337,64 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
     assert reran or rescheduled, f"pods {victims} were deleted but no batch ran twice"
 
 
-def test_api_server_pod_deleted_mid_run_loses_no_item_and_frees_every_slot(release, kind_cluster, tmp_path):
-    """The in-chart server restarts (Recreate) during a run: leases live in Redis, the
-    submitter and the batches wait for the API, nothing is lost or done twice."""
+def run_through_faults(kind_cluster, tmp_path, prefix: str, count: int, faults: list[tuple[int, str]]) -> list[str]:
+    """Submit `count` items of 2.5 s; after `done` items completed, delete the pods of
+    `selector`, for each (done, selector) in turn. Then assert what every fault must
+    leave intact: all items succeeded, each by one working attempt; never more Job pods
+    than the pool limit nor tagged task runs than the tag limit; every limit's slots free."""
     kubectl = kind_cluster.in_namespace(NAMESPACE)
-    ids = [f"restart-{n:02d}#ms=2500" for n in range(16)]
+    ids = [f"{prefix}-{n:02d}#ms=2500" for n in range(count)]
     with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
         submitter = ThreadPoolExecutor(max_workers=1)
         result = submitter.submit(submit, ids, tmp_path)
-        assert first_item_completed("restart-"), "no item completed before the fault"
-        kubectl("delete", "pod", "-l", "app.kubernetes.io/component=server", "--wait=false")
-        code, summary, stderr = result.result(timeout=900)
-        submitter.shutdown()
-    assert code == 0, stderr
-    assert summary == {"total": 16, "succeeded": 16, "failed": 0, "failed_ids": []}
-    assert working_attempts(kind_cluster, "restart-") == {i.split("#")[0]: 1 for i in ids}
-    assert max_concurrent(pods.intervals) <= POOL_LIMIT
-    with prefect_client() as client:
-        tagged = [run for run in read_task_runs_named(client, "restart-", expected=len(ids))
-                  if run.start_time and run.end_time]
-    assert max_concurrent([(run.start_time, run.end_time) for run in tagged]) <= TAG_LIMIT
-    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
-
-
-def test_worker_and_postgresql_pods_deleted_in_turn_mid_run_lose_no_item(release, kind_cluster, tmp_path):
-    """One run, two faults in turn (the second once more items completed): the worker, then
-    the PostgreSQL pod (its StatefulSet brings it back on its volume). Nothing lost, nothing
-    done twice, never over a limit, slots freed. (A Redis pod deleted mid-run is not here
-    yet: the in-chart Redis keeps nothing on disk, so Prefect's own tag-limit leases vanish
-    with it and their slots stay taken; see the README.)"""
-    kubectl = kind_cluster.in_namespace(NAMESPACE)
-    ids = [f"faults-{n:02d}#ms=2500" for n in range(24)]
-    victims = ["app.kubernetes.io/component=worker", "app.kubernetes.io/component=postgresql"]
-    with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
-        submitter = ThreadPoolExecutor(max_workers=1)
-        result = submitter.submit(submit, ids, tmp_path)
-        for done_before, selector in zip((1, 8), victims):
-            assert completed_items("faults-", at_least=done_before), f"fewer than {done_before} done before {selector}"
+        for done_before, selector in faults:
+            assert completed_items(f"{prefix}-", at_least=done_before), f"fewer than {done_before} done before {selector}"
             kubectl("delete", "pod", "-l", selector, "--wait=false")
         code, summary, stderr = result.result(timeout=1200)
         submitter.shutdown()
     assert code == 0, stderr
-    assert summary == {"total": 24, "succeeded": 24, "failed": 0, "failed_ids": []}
-    assert working_attempts(kind_cluster, "faults-") == {i.split("#")[0]: 1 for i in ids}
+    assert summary == {"total": count, "succeeded": count, "failed": 0, "failed_ids": []}
+    assert working_attempts(kind_cluster, f"{prefix}-") == {i.split("#")[0]: 1 for i in ids}
     assert max_concurrent(pods.intervals) <= POOL_LIMIT
     with prefect_client() as client:
-        runs = [run for run in read_task_runs_named(client, "faults-", expected=len(ids))
+        runs = [run for run in read_task_runs_named(client, f"{prefix}-", expected=count)
                 if run.start_time and run.end_time and run.state and run.state.is_completed()]
     assert max_concurrent([(run.start_time, run.end_time) for run in runs]) <= TAG_LIMIT
+    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
+    return ids
+
+
+def test_api_server_pod_deleted_mid_run_loses_no_item_and_frees_every_slot(release, kind_cluster, tmp_path):
+    """The in-chart server restarts (Recreate) during a run: leases live in Redis, the
+    submitter and the batches wait for the API, nothing is lost or done twice."""
+    run_through_faults(kind_cluster, tmp_path, "restart", 16, [(1, "app.kubernetes.io/component=server")])
+
+
+def test_worker_and_postgresql_pods_deleted_in_turn_mid_run_lose_no_item(release, kind_cluster, tmp_path):
+    """One run, two faults in turn (the second once more items completed): the worker, then
+    the PostgreSQL pod (its StatefulSet brings it back on its volume). (A Redis pod deleted
+    mid-run is not here yet: the in-chart Redis keeps nothing on disk, so Prefect's own
+    tag-limit leases vanish with it and their slots stay taken; see the README.)"""
+    run_through_faults(kind_cluster, tmp_path, "faults", 24, [(1, "app.kubernetes.io/component=worker"),
+                                                             (8, "app.kubernetes.io/component=postgresql")])
+
+
+def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_once(release, kind_cluster, tmp_path):
+    """One item holds more memory than a flow-run pod may (kind values: 768Mi), so its pod is
+    killed for memory with the batch's other items in flight. The leftovers run again, split
+    one item per run on the last attempt: the other items succeed, each by one working
+    attempt, and only the big one is reported failed. No slot is left taken."""
+    big = "oom-big#mem=1500,ms=1000"
+    others = [f"oom-{n}#ms=2000" for n in range(3)]
+    code, summary, stderr = submit([big, *others], tmp_path)  # one batch (ingest.batchSize 4)
+    assert code == 1, stderr
+    assert (summary["succeeded"], summary["failed_ids"]) == (3, [big]), summary
+    assert working_attempts(kind_cluster, "oom-") == {item.split("#")[0]: 1 for item in others}
+    with prefect_client() as client:
+        batches = batch_runs_of(client, bulk_run_id(stderr))
+    crashed = [run.name for run in batches if run.state.type.value == "CRASHED"]
+    assert len(crashed) >= 2, f"the big item's batch did not crash: {[(r.name, r.state.name) for r in batches]}"
+    assert any("-part" in run.name for run in batches), "the last attempt did not run the leftovers apart"
     assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
 
 

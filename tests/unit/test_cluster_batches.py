@@ -55,3 +55,15 @@ def test_a_batch_pending_too_long_with_no_job_is_stuck_and_nothing_else_is():
     assert not stuck_pending(run(Pending(timestamp=recent)), now, limit=180)
     assert not stuck_pending(run(Pending(timestamp=old), pid="ns:job-1"), now, limit=180)
     assert not stuck_pending(run(Running(timestamp=old)), now, limit=180)
+
+
+def test_leftovers_rerun_whole_then_split_on_the_last_attempt_so_a_pod_killer_fails_alone():
+    from video_ingest.cluster_batches import LAST_ATTEMPT_PARTS, rerun_groups
+
+    leftovers = [f"v{n}" for n in range(5)]
+    assert rerun_groups(leftovers, next_attempt=2, attempts=3) == [leftovers]
+    assert rerun_groups(leftovers, next_attempt=3, attempts=3) == [[item] for item in leftovers]
+    many = [f"v{n}" for n in range(40)]
+    groups = rerun_groups(many, next_attempt=3, attempts=3)
+    assert len(groups) == LAST_ATTEMPT_PARTS and sorted(sum(groups, [])) == sorted(many)
+    assert rerun_groups(["v1"], next_attempt=3, attempts=3) == [["v1"]]

@@ -52,3 +52,17 @@ def test_two_attempts_that_both_did_the_work_leave_two_attempt_lines(tmp_path):
     assert second._record(VideoItem("clip-2"), 1).action == "skipped"
     lines = [json.loads(line) for line in (tmp_path / "clip-2.attempts").read_text().splitlines()]
     assert [line["attempt"] for line in lines] == [1, 1]
+
+
+def test_mem_holds_that_much_resident_memory_while_it_works():
+    import subprocess
+    import sys
+
+    assert parse_directives("mem=64,ms=5").mem == 64
+    child = ("import resource; from video_ingest.handlers.synthetic import SyntheticHandler;"
+             "from video_ingest.manifest import VideoItem; import sys;"
+             "SyntheticHandler().process(VideoItem(sys.argv[1]), 1);"
+             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    peak = {mem: int(subprocess.run([sys.executable, "-c", child, f"big#mem={mem}"], capture_output=True,
+                                    text=True, check=True).stdout) / 1024 for mem in (0, 200)}
+    assert peak[200] - peak[0] >= 150, f"peak RSS {peak} (MiB)"

@@ -4,7 +4,9 @@ Directives follow `#`, joined by `,`:
 
 * `flaky=K`: fail the first K attempts, then succeed;
 * `fail`: always fail (a retryable error, so every retry is spent);
-* `ms=N`: work for N milliseconds.
+* `ms=N`: work for N milliseconds;
+* `mem=N`: hold N MiB of memory (every page written) while it works: a pod with a
+  smaller memory limit is killed for memory, as a video too large for its pod would be.
 
 Attempts come from Prefect's run count, so an ID behaves the same in a pod as
 in-process. With a destination directory set, the handler records each item it
@@ -38,23 +40,21 @@ class Directives:
     flaky: int = 0
     fail: bool = False
     ms: int = 0
+    mem: int = 0
 
 
 def parse_directives(text: str) -> Directives:
     """Parse `flaky=2,ms=10` style directives. Pure; raises ValueError."""
-    flaky, fail, ms = 0, False, 0
+    fail, numbers = False, {"flaky": 0, "ms": 0, "mem": 0}
     for part in filter(None, text.split(",")):
         key, sep, value = part.partition("=")
         if key == "fail" and not sep:
             fail = True
-        elif key in ("flaky", "ms") and sep and value.isdigit():
-            if key == "flaky":
-                flaky = int(value)
-            else:
-                ms = int(value)
+        elif key in numbers and sep and value.isdigit():
+            numbers[key] = int(value)
         else:
-            raise ValueError(f"unknown synthetic directive {part!r} (use flaky=K, fail, ms=N)")
-    return Directives(flaky=flaky, fail=fail, ms=ms)
+            raise ValueError(f"unknown synthetic directive {part!r} (use flaky=K, fail, ms=N, mem=MiB)")
+    return Directives(fail=fail, **numbers)
 
 
 class SyntheticHandler:
@@ -79,8 +79,10 @@ class SyntheticHandler:
         if self.record_dir and (self.record_dir / f"{item.base_id}.done").exists():
             return HandlerResult(action="skipped")
         work_ms = directives.ms or self.default_ms
+        held = _hold_memory(directives.mem)
         if work_ms:
             time.sleep(work_ms / 1000)
+        del held
         if directives.fail:
             raise SyntheticFailure(f"{item.id}: synthetic failure (attempt {attempt})")
         if attempt <= directives.flaky:
@@ -105,6 +107,14 @@ class SyntheticHandler:
         with os.fdopen(fd, "w") as record:
             json.dump({"id": item.id, "attempt": attempt, "pid": os.getpid()}, record)
         return HandlerResult(action="ingested")
+
+
+def _hold_memory(mebibytes: int) -> bytearray:
+    """N MiB that really count against a memory limit: one byte written in every page."""
+    block = bytearray(mebibytes << 20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    return block
 
 
 @register("synthetic")

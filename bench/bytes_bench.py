@@ -32,7 +32,6 @@ from pathlib import Path
 from bench.local_services import Postgres, Redis, ServiceError, _wait_for_port, redis_messaging_env
 from video_ingest.prefect_api import EmbeddedServer, stop_process
 
-WEED_CANDIDATES = ("/var/cache/video-ingest/bin",)
 BUCKET = "bench"
 
 
@@ -48,10 +47,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def find_weed(explicit: str | None) -> str:
     if explicit:
         return explicit
-    for folder in WEED_CANDIDATES:
-        found = sorted(Path(folder).glob("weed-*"))
-        if found:
-            return str(found[-1])
+    # where hack/ caches its binaries (hack/versions.env: VIDEO_INGEST_CACHE)
+    cache = Path(os.environ.get("VIDEO_INGEST_CACHE", "/var/cache/video-ingest")) / "bin"
+    found = sorted(cache.glob("weed-*"))
+    if found:
+        return str(found[-1])
     on_path = shutil.which("weed")
     if not on_path:
         raise ServiceError("no SeaweedFS binary: run hack/build-seaweedfs-image.sh (it caches weed) or pass --weed")

@@ -15,14 +15,22 @@ ARG PIP_INSTALL_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 COPY wheelhouse/ /wheels/
+# Every dependency (pip and the build backend too) at the version and with the
+# hashes in requirements.lock (`make lock`), wheels only: nothing unpinned,
+# nothing built from source. pip compiles every module as it installs, so pods
+# with a read-only root filesystem start from bytecode.
+COPY requirements.lock /src/
+# hadolint ignore=DL3042
 RUN python3 -m venv /opt/video-ingest \
-    && /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} --upgrade pip
+    && /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} --require-hashes --only-binary=:all: \
+       -r /src/requirements.lock
 COPY pyproject.toml README.md /src/
 COPY src/ /src/src/
+# The project itself, against the locked dependencies only; `pip check` fails
+# the build when the lock no longer satisfies pyproject.toml.
 # hadolint ignore=DL3042
-# pip compiles every module as it installs, so pods with a read-only root
-# filesystem start from bytecode.
-RUN /opt/video-ingest/bin/pip install --quiet ${PIP_INSTALL_ARGS} "/src[s3,http,redis]" \
+RUN /opt/video-ingest/bin/pip install --quiet --no-index --no-deps --no-build-isolation /src \
+    && /opt/video-ingest/bin/pip check \
     && /opt/video-ingest/bin/pip uninstall --quiet --yes pip
 
 FROM ${PYTHON_IMAGE}

@@ -13,19 +13,28 @@ PYTEST_ARGS ?=
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
-.PHONY: help venv demo test test-unit test-integration test-chart e2e lint checkov chart-docs \
+.PHONY: help venv lock demo test test-unit test-integration test-chart e2e ui-screenshots lint checkov chart-docs \
 	bench-deps bench bench-quick bench-bytes
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-$(VENV)/.installed: pyproject.toml
+# The image's dependencies exactly as the Dockerfile installs them (requirements.lock,
+# hashes checked), then the project and its dev tools on top.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed ## The project's virtualenv with the dev tools
+
+UV_VERSION ?= 0.13.9
+lock: venv ## Resolve requirements.lock (pins + hashes) again from pyproject.toml; UPGRADE=1 takes newer versions
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	printf 'pip\nsetuptools>=68\nwheel\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
+	  --extra s3 --extra http --extra redis --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' --output-file requirements.lock $(if $(UPGRADE),--upgrade)
 
 demo: venv ## Ingest 200 synthetic videos on an embedded Prefect server
 	$(VENV)/bin/video-ingest run --demo 200 --retry-delay 0
@@ -41,6 +50,14 @@ test-integration: venv ## Against a real Prefect server the tests start
 
 e2e: venv ## End-to-end on kind: builds what is missing, brings the cluster up, installs the chart
 	$(PY) -m pytest tests/e2e -v -rs $(PYTEST_ARGS)
+
+# The README's two Prefect UI pictures, taken by the e2e's browser test (tests/e2e/prefect_ui.py)
+# on a kind install of the chart: the release is installed, one bulk run made, and uninstalled.
+UI_SHOTS_RUN ?= e2e-artifacts/ui-screenshots
+ui-screenshots: venv ## Regenerate docs/prefect-ui-*.png from the browser test on kind (needs Debian's chromium)
+	VIDEO_INGEST_ARTIFACTS=$(UI_SHOTS_RUN) $(PY) -m pytest tests/e2e/test_ingest_on_kind.py -v -rs \
+	  -k "install_makes or prefect_ui_shows" $(PYTEST_ARGS)
+	$(PY) tests/e2e/prefect_ui.py $(UI_SHOTS_RUN)/prefect-ui docs
 
 test-chart: venv checkov ## The Helm chart, rendered by helm (on PATH: make tools)
 	$(PY) -m pytest tests/chart $(PYTEST_ARGS)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Brings up the kind cluster $CLUSTER_NAME from kind-config.yaml and returns
 # once it is usable: every node Ready, CoreDNS and the local-path provisioner
-# rolled out. A healthy cluster already running from the same node image is
-# reused as it is; one that is broken or from another node image is
-# recreated. Builds (or pulls) whatever is missing first.
+# rolled out, NetworkPolicies enforced. A healthy cluster already running from
+# the same node image is reused as it is; one that is broken or from another
+# node image is recreated. Builds (or pulls) whatever is missing first.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -14,6 +14,7 @@ CONTEXT="kind-${CLUSTER_NAME}"
 # recreated rather than reused.
 CONFIG_ANNOTATION="video-ingest.dev/kind-config"
 CONFIG_KEY="$(vi::key::of "${KIND_CONFIG}")"
+NETWORK_POLICY_MANIFEST="${VI_HACK}/manifests/kube-router.yaml"
 
 cluster::exists() {
   kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null
@@ -55,6 +56,22 @@ cluster::wait_ready() {
     --timeout="${WAIT_SECONDS}s"
 }
 
+# Our node image's CNI, the kindnetd stand-in, enforces no NetworkPolicy:
+# kube-router's firewall does, beside it (applied every time: idempotent).
+# kind's published node image runs the real kindnetd, which enforces them itself.
+cluster::network_policies() {
+  local image manifest
+  if [[ "${VIDEO_INGEST_AIRGAP}" != 1 ]]; then
+    vi::log "kind's kindnetd enforces NetworkPolicies"
+    return 0
+  fi
+  image="$("${VI_HACK}/build-network-policy-image.sh")"
+  manifest="$(<"${NETWORK_POLICY_MANIFEST}")"
+  vi::log "NetworkPolicy engine: ${image}"
+  kubectl --context "${CONTEXT}" apply -f - <<<"${manifest//'${NETWORK_POLICY_IMAGE}'/${image}}" >/dev/null
+  kubectl --context "${CONTEXT}" -n kube-system rollout status daemonset/kube-router --timeout="${WAIT_SECONDS}s"
+}
+
 main() {
   local image
   "${VI_HACK}/ensure-docker.sh"
@@ -77,6 +94,7 @@ main() {
     kubectl --context "${CONTEXT}" annotate nodes --all --overwrite "${CONFIG_ANNOTATION}=${CONFIG_KEY}" >/dev/null
   fi
   cluster::wait_ready
+  cluster::network_policies
   kubectl --context "${CONTEXT}" get nodes -o wide
 }
 

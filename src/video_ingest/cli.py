@@ -2,7 +2,8 @@
 
 Exit codes: 0 every item succeeded (or the command did what it was asked), 1 some
 items failed, 2 bad input (ID file, config, settings, unreachable API) with one
-clear line on stderr and nothing started.
+clear line on stderr and nothing started, 3 `apply --exit-code` found the server
+differing from the config (drift).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-EXIT_OK, EXIT_ITEMS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_ITEMS_FAILED, EXIT_BAD_INPUT, EXIT_DRIFT = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -60,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="reconcile pool, queues, limits and deployments from a config file")
     apply.add_argument("--config", type=Path, required=True)
     apply.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    apply.add_argument("--exit-code", action="store_true",
+                       help=f"exit {EXIT_DRIFT} when the server differed from the config (with --dry-run: a drift check)")
+
+    reap = commands.add_parser("reap-jobs", help="beside the worker: delete the Jobs of batch runs given up"
+                               " before their pod started (runs until stopped)")
+    reap.add_argument("--namespace", required=True, help="namespace of the flow-run Jobs")
+    reap.add_argument("--selector", required=True, help="label selector of our flow-run Jobs")
+    reap.add_argument("--every", type=float, default=30.0, help="seconds between passes")
+    reap.add_argument("--heartbeat", type=Path, help="file touched after every pass (for probes)")
 
     status = commands.add_parser("status", help="pool, limits, slots in use and runs in flight")
     status.add_argument("--config", type=Path, help="platform config naming the pool and limits")
@@ -78,6 +88,7 @@ class ProgressReporter:
         self._last = 0.0
         self._tty = stream.isatty()
         self._started: float | None = None
+        self.reasons: dict[str, str] = {}  # failed item -> why (the newest outcome's detail)
 
     def __call__(self, outcome) -> None:
         with self._lock:
@@ -86,6 +97,8 @@ class ProgressReporter:
                 self._started = now
             self.done += 1
             self.failed += 0 if outcome.ok else 1
+            if not outcome.ok:
+                self.reasons[outcome.id] = f"{outcome.state}: {outcome.detail}" if outcome.detail else outcome.state
             if self._tty or now - self._last >= self.interval or self.done == self.total:
                 self._last = now
                 self._draw(now)
@@ -151,7 +164,10 @@ def _manifest(args: argparse.Namespace):
     return manifest
 
 
-def _report(summary, args: argparse.Namespace) -> int:
+REASONS_SHOWN = 20
+
+
+def _report(summary, args: argparse.Namespace, reasons: dict[str, str] | None = None) -> int:
     if args.failed_out:
         args.failed_out.write_text("".join(f"{item_id}\n" for item_id in summary.failed_ids))
     print(
@@ -159,6 +175,13 @@ def _report(summary, args: argparse.Namespace) -> int:
         f" ({summary.skipped} already ingested), {summary.failed} failed",
         file=sys.stderr,
     )
+    # Why, for the first failures (all of them are in the run's outcome artifacts).
+    for item_id in summary.failed_ids[:REASONS_SHOWN]:
+        print(f"video-ingest: failed {item_id}: {(reasons or {}).get(item_id, 'no outcome recorded')}",
+              file=sys.stderr)
+    if summary.failed > REASONS_SHOWN:
+        print(f"video-ingest: ... and {summary.failed - REASONS_SHOWN} more (see the run's artifacts in the UI)",
+              file=sys.stderr)
     if summary.failed_ids and not args.json:
         shown = summary.failed_ids[:50]
         print("failed IDs: " + " ".join(shown) + (" ..." if summary.failed > 50 else ""))
@@ -179,8 +202,19 @@ def cmd_run(args: argparse.Namespace, on_cluster: bool = False) -> int:
         raise UsageError(f"--failed-out: folder {args.failed_out.parent} does not exist")
     _quiet_prefect(args.debug)
     progress = ProgressReporter(len(manifest.items))
-    result = run(manifest, settings, chosen, on_cluster=on_cluster, on_outcome=progress)
-    return _report(result.summary, args)
+    result = run(manifest, settings, chosen, on_cluster=on_cluster, on_outcome=progress,
+                 on_start=lambda flow_run_id, name: _print_run_link(settings, flow_run_id, name))
+    return _report(result.summary, args, progress.reasons)
+
+
+def _print_run_link(settings, flow_run_id: str, name: str) -> str | None:
+    """The run's page in the Prefect UI, on stderr (stdout stays the summary), or None."""
+    from video_ingest.ui_links import flow_run_url
+
+    link = flow_run_url(settings.prefect_api_url, flow_run_id)
+    if link:
+        print(f"video-ingest: bulk run {name} in the Prefect UI: {link}", file=sys.stderr, flush=True)
+    return link
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -193,7 +227,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     settings = _ingest_settings(chosen)
     flow_run_id = submit_detached(_manifest(args), settings, args.deployment, chosen)
     print(f"video-ingest: started bulk run {flow_run_id}", file=sys.stderr)
-    print(json.dumps({"flow_run_id": flow_run_id}) if args.json else flow_run_id)
+    link = _print_run_link(settings, flow_run_id, flow_run_id)
+    print(json.dumps({"flow_run_id": flow_run_id, "ui_url": link}) if args.json else flow_run_id)
     return EXIT_OK
 
 
@@ -208,7 +243,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     changes = apply(config, settings, dry_run=args.dry_run, on_change=lambda c: print(f"{verb}: {c}", flush=True))
     if not changes:
         print("video-ingest apply: nothing to change, the server matches the config")
-    return EXIT_OK
+        return EXIT_OK
+    return EXIT_DRIFT if args.exit_code else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -223,10 +259,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reap_jobs(args: argparse.Namespace) -> int:
+    from video_ingest.job_reaper import run_forever
+
+    if args.every <= 0:
+        raise UsageError("--every must be more than 0 seconds")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
+    run_forever(args.namespace, args.selector, args.every, args.heartbeat)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)  # argparse exits 2 on a usage error
-    commands = {"run": cmd_run, "submit": cmd_submit, "apply": cmd_apply, "status": cmd_status}
+    commands = {"run": cmd_run, "submit": cmd_submit, "apply": cmd_apply, "status": cmd_status,
+                "reap-jobs": cmd_reap_jobs}
     try:
         return commands[args.command](args)
     except _user_errors() as exc:

@@ -82,6 +82,32 @@ def stuck_pending(flow_run, now: datetime, limit: float = STUCK_PENDING_SECONDS)
     return (now - state.timestamp).total_seconds() > limit
 
 
+# The message of a batch run given up because its pod never started. A pod that
+# starts after all finds it in its run's history and leaves its items alone.
+NOT_STARTED = "given up: its pod did not start"
+
+
+def not_started(flow_run, now: datetime, limit: float) -> bool:
+    """Pending longer than `limit` seconds although its Job exists (infrastructure recorded):
+    its pod cannot be scheduled, or cannot pull its image. Pure."""
+    state = flow_run.state
+    if state is None or state.type.value != "PENDING" or not flow_run.infrastructure_pid:
+        return False
+    return (now - state.timestamp).total_seconds() > limit
+
+
+def given_up(states) -> bool:
+    """Whether a batch run's state history holds the bulk run giving up on it. Pure."""
+    return any(state.type.value == "CANCELLED" and (state.message or "").startswith(NOT_STARTED) for state in states)
+
+
+def unstarted_outcomes(ids: list[str], runs: int, last_state: str, last_message: str) -> list[ItemOutcome]:
+    """Final outcomes of items whose batch gave up before they ever ran. Pure."""
+    detail = f"not run: its batch ran {runs} time(s), the last ended {last_state}"
+    detail += f" ({last_message})" if last_message else ""
+    return [ItemOutcome(item_id, ok=False, state="NotRun", detail=detail[:500]) for item_id in ids]
+
+
 LAST_ATTEMPT_PARTS = 16
 
 
@@ -152,7 +178,7 @@ def run_batches_as_deployments(
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
     from prefect.deployments import run_deployment
-    from prefect.states import Cancelling, Scheduled
+    from prefect.states import Cancelled, Cancelling, Scheduled
 
     parent = FlowRunContext.get()
     prefix = parent.flow_run.name if parent and parent.flow_run else "bulk"
@@ -184,7 +210,7 @@ def run_batches_as_deployments(
             client.set_flow_run_state(flow_run.id, Cancelling(message="batch timeout"), force=True)
             batch.running_since = now  # give the cancellation time before acting again
 
-    def finish(client, flow_run_id, batch: BatchRun, state_name: str) -> None:
+    def finish(client, flow_run_id, batch: BatchRun, state_name: str, message: str) -> None:
         outcomes = read_published_outcomes(client, flow_run_id)
         if outcomes is None:
             outcomes = outcomes_from_task_runs(read_task_runs_of_flow_run(client, flow_run_id))
@@ -205,6 +231,10 @@ def run_batches_as_deployments(
                 start(BatchRun(batch.index, group, batch.attempt + 1, part if len(groups) > 1 else None))
         else:
             log.error("batch %d: %d item(s) still unfinished after %d runs", batch.index, len(unfinished), batch.attempt)
+            never_ran = [item_id for item_id in unfinished if not ledger.attempted(item_id)]
+            for outcome in unstarted_outcomes(never_ran, batch.attempt, state_name, message):
+                if ledger.record(outcome) and notify:
+                    notify(outcome)
 
     for index, ids in enumerate(batches):
         start(BatchRun(index, ids, attempt=1))
@@ -217,13 +247,20 @@ def run_batches_as_deployments(
                 for flow_run in read_flow_runs_among(client, list(running), FINAL_STATE_TYPES):
                     batch = running.get(flow_run.id)
                     if batch is not None:
-                        finish(client, flow_run.id, batch, flow_run.state.name)
+                        finish(client, flow_run.id, batch, flow_run.state.name, flow_run.state.message or "")
                         del running[flow_run.id]
                 if time.monotonic() - last_running_check >= RUNNING_CHECK_SECONDS:
                     last_running_check = time.monotonic()
                     for flow_run in read_flow_runs_among(client, list(running), ["RUNNING", "PENDING"]):
                         if flow_run.state.type.value == "RUNNING":
                             check_timeout(client, flow_run, running.get(flow_run.id))
+                        elif not_started(flow_run, datetime.now(timezone.utc), settings.start_timeout):
+                            # Cancelled frees its pool slot; its Job stays (the bulk run may not
+                            # delete Jobs), and should its pod start after all, it finds this
+                            # state and runs nothing (flows.ingest_batch).
+                            reason = f"{NOT_STARTED} within {settings.start_timeout:.0f}s of its Job"
+                            log.warning("batch run %s: %s; running its items in a new run", flow_run.name, reason)
+                            client.set_flow_run_state(flow_run.id, Cancelled(message=reason), force=True)
                         elif stuck_pending(flow_run, datetime.now(timezone.utc)):
                             log.warning("batch run %s is Pending with no Job for over %.0fs; scheduling it again",
                                         flow_run.name, STUCK_PENDING_SECONDS)

@@ -8,6 +8,7 @@ run's final state, never from a counter of submissions.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import Any, Callable
@@ -16,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.runtime import task_run as task_run_runtime
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
@@ -36,8 +37,12 @@ progress_listeners: list[Callable[[ItemOutcome], None]] = []
 
 def _settings() -> IngestSettings:
     """The settings where this flow runs, read when a run needs them (not cached: tests
-    and long-lived processes may change the environment between runs)."""
-    return load_settings()
+    and long-lived processes may change the environment between runs). The package's
+    loggers (video_ingest.*) log at its log_level; the chart names them in
+    PREFECT_LOGGING_EXTRA_LOGGERS, so their lines also reach the run's logs in the UI."""
+    settings = load_settings()
+    logging.getLogger("video_ingest").setLevel(settings.log_level)
+    return settings
 
 
 def _handler(name: str):
@@ -188,6 +193,9 @@ def ingest_batch(
         tags=[settings.tag],
     )
     flow_run = FlowRunContext.get().flow_run
+    if _given_up(flow_run.id):
+        logger.warning("the bulk run gave this batch run up before its pod started; its items run in another")
+        return Cancelled(message="given up by its bulk run before it started: ran nothing")
     try:
         slots = _open_slots(settings, window.limit, flow_run.id)
     except SlotLimitError as exc:
@@ -219,6 +227,15 @@ def ingest_batch(
         shown = ", ".join(summary.failed_ids[:20]) + (" ..." if summary.failed > 20 else "")
         return Failed(message=f"{summary.failed} of {summary.total} items failed: {shown}", data=result)
     return Completed(message=f"{summary.total} items succeeded", data=result)
+
+
+def _given_up(flow_run_id) -> bool:
+    from prefect.client.orchestration import get_client
+
+    from video_ingest.cluster_batches import given_up
+
+    with get_client(sync_client=True) as client:
+        return given_up(client.read_flow_run_states(flow_run_id))
 
 
 def _rejected_batch(items: list[str], reason: str) -> State:

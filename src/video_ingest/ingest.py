@@ -54,6 +54,7 @@ def run(
     *,
     on_cluster: bool = False,
     on_outcome: Callable[[ItemOutcome], None] | None = None,
+    on_start: Callable[[str, str], None] | None = None,
 ) -> RunResult:
     """Ingest every item of `manifest` with the `bulk-video-ingest` flow and summarize.
 
@@ -63,6 +64,7 @@ def run(
     server when it is unset. Batches run in this process, or (`on_cluster`) as runs of
     the batch deployment, where the cluster's own settings apply: then only ID syntax
     is checked here, and each item is checked again where it runs.
+    `on_start(flow_run_id, flow_run_name)` is called once the bulk flow run is Running.
     """
     from video_ingest import flows
     from video_ingest.prefect_api import prefect_api
@@ -81,8 +83,13 @@ def run(
             read_cluster_settings(settings)  # a missing deployment is one clear line, before anything starts
         if on_outcome:
             flows.progress_listeners.append(on_outcome)
+        bulk_flow = flows.bulk_video_ingest
+        if on_start:
+            bulk_flow = bulk_flow.with_options(
+                on_running=[lambda flow, flow_run, state: on_start(str(flow_run.id), flow_run.name)]
+            )
         try:
-            state = flows.bulk_video_ingest(
+            state = bulk_flow(
                 items=ids, sources=sources or None, on_cluster=on_cluster, return_state=True, **chosen,
             )
         finally:

@@ -47,20 +47,27 @@ def _credentials() -> tuple[dict[str, str], tuple[str, str] | None]:
 
 
 def check_api(url: str, timeout: float = 10.0) -> None:
-    """Raise ApiUnreachable unless `url`/health answers 200 (with Prefect's credentials)."""
-    health = url.rstrip("/") + "/health"
+    """Raise ApiUnreachable unless the API at `url` answers and takes Prefect's credentials.
+
+    /health answers without credentials (probes use it), so the credentials are
+    tried on a one-row read as well.
+    """
+    base = url.rstrip("/")
     headers, auth = _credentials()
     try:
-        response = httpx.get(health, timeout=timeout, headers=headers, auth=auth)
+        response = httpx.get(base + "/health", timeout=timeout, headers=headers, auth=auth)
+        if response.status_code == 200:
+            response = httpx.post(base + "/flows/filter", json={"limit": 1}, timeout=timeout, headers=headers,
+                                  auth=auth)
     except httpx.HTTPError as exc:
         raise ApiUnreachable(f"Prefect API at {url} is unreachable: {exc.__class__.__name__}: {exc}") from None
     if response.status_code in (401, 403):
         raise ApiUnreachable(
-            f"Prefect API at {url} refused our credentials ({response.status_code}):"
-            " check PREFECT_API_KEY or PREFECT_API_AUTH_STRING"
+            f"Prefect API at {url} refused our credentials ({response.status_code}): set PREFECT_API_AUTH_STRING"
+            " (the chart's server keeps it in Secret <release>-api-auth; README \"On Kubernetes\") or PREFECT_API_KEY"
         )
     if response.status_code != 200:
-        raise ApiUnreachable(f"Prefect API at {url} answered {response.status_code} on /health")
+        raise ApiUnreachable(f"Prefect API at {url} answered {response.status_code} on {response.request.url.path}")
 
 
 def free_port() -> int:

@@ -52,6 +52,10 @@ class IngestSettings(BaseSettings):
     batch_deployment: str = Field("ingest-batch/ingest-batch")
     batch_attempts: int = Field(3, ge=1, le=20, description="runs of one batch before giving up")
     batch_timeout: float = Field(3600.0, gt=0, description="seconds one batch run may take")
+    start_timeout: float = Field(
+        900.0, gt=0, le=86_400,
+        description="seconds a batch run may stay Pending once its Job exists (pod unschedulable, image missing)",
+    )
     prefect_api_url: str | None = Field(
         None, validation_alias=AliasChoices("PREFECT_API_URL", "VIDEO_INGEST_PREFECT_API_URL")
     )

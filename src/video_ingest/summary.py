@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-SUCCEEDED = "succeeded"
-FAILED = "failed"
 # Final states that say nothing about the item itself: its process or the API went
 # away (Crashed), or its batch was cancelled. Such an item is run again.
 RERUNNABLE_STATES = frozenset({"Crashed", "Cancelled"})
@@ -126,6 +124,10 @@ class OutcomeLedger:
 
     def outcome(self, item_id: str) -> ItemOutcome | None:
         return self._outcomes.get(item_id)
+
+    def attempted(self, item_id: str) -> bool:
+        """Whether any outcome, final or rerunnable, was ever recorded for `item_id`."""
+        return item_id in self._outcomes or item_id in self._rerunnable
 
     def unfinished(self, ids: Iterable[str]) -> list[str]:
         """IDs among `ids` with no recorded outcome yet."""

@@ -28,7 +28,7 @@ def test_k8s_manifests_equal_the_chart_default_render(tmp_path) -> None:
     assert not mismatch and not errors, f"k8s/ drifted from the chart in {mismatch + errors}: run hack/render-k8s.sh"
 
 
-def test_k8s_manifests_leave_out_only_the_generated_secret_the_test_pod_and_delete_hooks(tmp_path) -> None:
+def test_k8s_manifests_leave_out_only_the_generated_secrets_the_test_pod_and_delete_hooks(tmp_path) -> None:
     chart = {(o["kind"], o["metadata"]["name"]) for o in render()}
     plain = set()
     for path in (REPO / "k8s").glob("*.yaml"):
@@ -39,7 +39,8 @@ def test_k8s_manifests_leave_out_only_the_generated_secret_the_test_pod_and_dele
                 # Applied with kubectl, the cleanup Job would run at once.
                 assert "delete" not in hooks, f"{path.name}: {doc['kind']} {doc['metadata']['name']} is a delete hook"
     cleanup = {(kind, "video-ingest-cleanup") for kind in ("Job", "ServiceAccount", "Role", "RoleBinding")}
-    assert chart - plain == {("Secret", "video-ingest-postgresql"), ("Pod", "video-ingest-test")} | cleanup
+    generated = {("Secret", "video-ingest-postgresql"), ("Secret", "video-ingest-api-auth")}
+    assert chart - plain == generated | {("Pod", "video-ingest-test")} | cleanup
     assert plain - chart == {("Namespace", "video-ingest")}
 
 

@@ -15,7 +15,7 @@ import importlib
 import pytest
 import yaml
 
-from .rendering import CHART, find, helm, render
+from .rendering import CHART, VALUES_DIR, find, helm, render
 
 REDIS_MESSAGING_MODULES = {
     "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
@@ -67,11 +67,12 @@ def test_default_keeps_messaging_in_memory_with_no_redis(rendered_sets) -> None:
     assert set(init_containers(objects)) == {"wait-for-database"}
 
 
-def test_in_chart_redis_runs_hardened_and_keeps_nothing_on_disk(rendered_sets) -> None:
+def test_in_chart_redis_runs_hardened_and_keeps_its_leases_in_an_append_only_file_on_a_claim(rendered_sets) -> None:
     objects = rendered_sets["in-chart-redis"]
     assert sorted(redis_objects(objects)) == [
         ("Deployment", "video-ingest-redis"),
         ("NetworkPolicy", "video-ingest-redis"),
+        ("PersistentVolumeClaim", "video-ingest-redis"),
         ("Secret", "video-ingest-redis"),
         ("Service", "video-ingest-redis"),
     ]
@@ -93,13 +94,25 @@ def test_in_chart_redis_runs_hardened_and_keeps_nothing_on_disk(rendered_sets) -
     }
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
-    args = container["args"]
-    # No snapshots, no append-only file: it carries messages in flight only.
-    assert args[args.index("--save") + 1] == ""
-    assert args[args.index("--appendonly") + 1] == "no"
+    # Every write in the append-only file before Redis answers (no RDB snapshots), on the claim:
+    # a restarted Redis still holds every lease.
+    assert ' --save "" --appendonly yes --appendfsync always "$@" - <<EOF' in container["command"][2]
     volumes = {v["name"]: v for v in pod["volumes"]}
     (data,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/data"]
-    assert "emptyDir" in volumes[data["name"]]
+    assert volumes[data["name"]]["persistentVolumeClaim"] == {"claimName": "video-ingest-redis"}
+    claim = find(objects, "PersistentVolumeClaim", "video-ingest-redis")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "helm.sh/resource-policy" not in (claim["metadata"].get("annotations") or {})
+
+
+def test_in_chart_redis_without_persistence_keeps_nothing_on_disk() -> None:
+    objects = render("--values", str(VALUES_DIR / "in-chart-redis.yaml"), "--set", "redis.persistence.enabled=false")
+    assert not [o for o in objects if o["kind"] == "PersistentVolumeClaim" and "redis" in o["metadata"]["name"]]
+    (container,) = redis_pod(objects)["containers"]
+    assert ' --save "" --appendonly no "$@" - <<EOF' in container["command"][2]
+    volumes = {v["name"]: v for v in redis_pod(objects)["volumes"]}
+    assert "emptyDir" in volumes["data"]
     for probe in ("livenessProbe", "readinessProbe"):
         command = container[probe]["exec"]["command"]
         assert command[0] == "redis-cli" and command[-1] == "ping" and "-e" in command, probe
@@ -119,7 +132,13 @@ def test_server_messaging_uses_the_in_chart_redis_with_its_generated_password(re
     (container,) = redis_pod(objects)["containers"]
     redis_env = {e["name"]: e for e in container["env"]}
     assert redis_env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == secret_ref
-    assert container["args"][container["args"].index("--requirepass") + 1] == "$(REDISCLI_AUTH)"
+    # ... and reads it on its standard input: no command line holds it, nor a $(VAR) that
+    # Kubernetes would expand into the container's runtime spec.
+    script = container["command"][2]
+    assert container["command"][:2] == ["/bin/sh", "-c"] and "requirepass $REDISCLI_AUTH\nEOF" in script
+    assert script.startswith("exec redis-server ") and script.splitlines()[0].endswith(" - <<EOF")
+    assert "REDISCLI_AUTH" not in " ".join(container["command"][3:] + container.get("args", []))
+    assert "$(" not in yaml.safe_dump(container)
     secret = find(objects, "Secret", "video-ingest-redis")
     password = base64.b64decode(secret["data"]["password"]).decode()
     assert len(password) >= 32
@@ -194,7 +213,8 @@ def test_in_chart_redis_takes_an_existing_password_secret_and_extra_options(rend
     assert server_env(objects)["PREFECT_REDIS_MESSAGING_PASSWORD"]["valueFrom"]["secretKeyRef"] == secret_ref
     (container,) = redis_pod(objects)["containers"]
     assert {e["name"]: e for e in container["env"]}["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == secret_ref
-    assert container["args"][-4:] == ["--maxmemory", "400mb", "--maxmemory-policy", "noeviction"]
+    # redis.extraArgs reach redis-server as "$@", after the chart's options and before `-`.
+    assert container["command"][3:] == ["redis", "--maxmemory", "400mb", "--maxmemory-policy", "noeviction"]
 
 
 def test_network_policy_lets_only_the_server_reach_redis(rendered_sets) -> None:
@@ -212,7 +232,8 @@ def test_network_policy_lets_only_the_server_reach_redis(rendered_sets) -> None:
         "app.kubernetes.io/component": "server",
     }}}]
     assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
-    without = render("--set", "server.messaging.broker=redis", "--set", "redis.enabled=true")
+    without = render("--set", "server.messaging.broker=redis", "--set", "redis.enabled=true",
+                     "--set", "networkPolicy.enabled=false")
     assert not [o for o in without if o["kind"] == "NetworkPolicy"], "networkPolicy.enabled is off"
 
 

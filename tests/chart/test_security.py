@@ -1,8 +1,9 @@
 """Secure by default: hardened pods, least-privilege RBAC, credentials only
-from Secrets, optional network isolation, and checkov agreeing."""
+from Secrets, and checkov agreeing (network isolation: test_network_policy.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -187,6 +188,70 @@ def test_in_chart_server_requires_the_auth_string_when_one_is_configured(rendere
     assert env["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "prefect-basic-auth"
 
 
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_in_chart_server_requires_a_generated_auth_string_that_every_client_reads_from_its_secret(rendered_sets):
+    objects = rendered_sets["default"]
+    secret = find(objects, "Secret", "video-ingest-api-auth")
+    user, _, password = base64.b64decode(secret["data"]["auth-string"]).decode().partition(":")
+    assert user == "admin" and re.fullmatch(r"[A-Za-z0-9]{32}", password)
+    reference = {"secretKeyRef": {"name": "video-ingest-api-auth", "key": "auth-string"}}
+    server = find(objects, "Deployment", "video-ingest-server")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(server)["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"] == reference
+    clients = 0
+    for label, spec in pod_specs(objects):
+        for container in containers(spec):
+            if container["name"] in ("wait-for-api", "wait-for-database", "cleanup", "server", "postgresql"):
+                continue
+            assert env_of(container)["PREFECT_API_AUTH_STRING"]["valueFrom"] == reference, (label, container["name"])
+            clients += 1
+    assert clients == 4, "the worker, its job reaper, the apply hook and the test pod"
+    worker = env_of(find(objects, "Deployment", "video-ingest-worker")["spec"]["template"]["spec"]["containers"][0])
+    # ... and hands flow-run pods a reference to the Secret, not its value.
+    assert worker["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"]["value"] == "video-ingest-api-auth"
+    assert worker["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"]["value"] == "auth-string"
+
+
+def test_a_named_auth_string_secret_replaces_the_generated_one(rendered_sets) -> None:
+    objects = rendered_sets["everything"]
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    server = find(objects, "Deployment", "video-ingest-server")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(server)["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "prefect-basic-auth"
+
+
+def test_auth_switched_off_leaves_no_credential_anywhere_and_the_notes_warn() -> None:
+    text = render_text("--set", "server.auth.enabled=false")
+    assert "AUTH_STRING" not in text and "api-auth" not in text
+    notes = helm("install", "video-ingest", str(CHART), "--dry-run=client", "--namespace", "video-ingest",
+                 "--set", "server.auth.enabled=false").stdout
+    assert "WARNING: server.auth.enabled is false" in notes
+
+
+def test_an_auth_string_secret_with_auth_switched_off_is_refused() -> None:
+    result = helm("template", "video-ingest", str(CHART), "--set", "server.auth.enabled=false",
+                  "--set", "prefect.authStringSecret.name=mine", check=False)
+    assert result.returncode != 0
+    assert "prefect.authStringSecret.name is \"mine\" but server.auth.enabled is false" in result.stderr
+
+
+def test_renders_are_identical_when_every_credential_comes_from_a_named_secret() -> None:
+    """The GitOps path: `helm template` twice gives the same manifests (no generated password)."""
+    sets = ("--set", "prefect.authStringSecret.name=api-auth", "--set", "postgresql.auth.existingSecret=db",
+            "--set", "server.messaging.broker=redis", "--set", "redis.enabled=true",
+            "--set", "server.messaging.redis.existingSecret=redis")
+    first = subprocess.run(["helm", "template", "video-ingest", str(CHART), *sets], capture_output=True, text=True)
+    second = subprocess.run(["helm", "template", "video-ingest", str(CHART), *sets], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert "kind: Secret" not in first.stdout
+    # Without them, each render generates new credentials: why the README names this path.
+    plain = [subprocess.run(["helm", "template", "video-ingest", str(CHART)], capture_output=True, text=True).stdout
+             for _ in range(2)]
+    assert plain[0] != plain[1]
+
+
 def test_database_password_never_appears_as_a_value(rendered_sets) -> None:
     objects = rendered_sets["default"]
     server = find(objects, "Deployment", "video-ingest-server")
@@ -212,39 +277,6 @@ def test_generated_postgres_password_is_kept_across_uninstall(rendered_sets) -> 
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert len(secret["data"]["password"]) >= 32
     assert not [o for o in rendered_sets["everything"] if o["kind"] == "Secret"], "existingSecret: none generated"
-
-
-def test_network_policy_lets_flow_runs_reach_only_dns_the_api_and_data_endpoints(rendered_sets) -> None:
-    assert not [o for o in rendered_sets["default"] if o["kind"] == "NetworkPolicy"]
-    objects = rendered_sets["network-policy"]
-    policy = find(objects, "NetworkPolicy", "video-ingest-flow-run")
-    assert policy["spec"]["podSelector"]["matchLabels"] == {
-        "app.kubernetes.io/name": "video-ingest",
-        "app.kubernetes.io/instance": "video-ingest",
-        "app.kubernetes.io/component": "flow-run",
-    }
-    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert "ingress" not in policy["spec"]
-    dns, api, data = policy["spec"]["egress"]
-    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
-    assert api["ports"] == [{"protocol": "TCP", "port": 4200}]
-    assert api["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
-    assert data["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
-    database = find(objects, "NetworkPolicy", "video-ingest-postgresql")
-    source = database["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
-    assert source["app.kubernetes.io/component"] == "server"
-
-
-def test_network_policy_with_external_api_uses_its_cidrs_and_requires_them() -> None:
-    external = Path(__file__).parent / "values" / "external-api.yaml"
-    args = ("--values", str(external), "--set", "networkPolicy.enabled=true")
-    failed = helm("template", "video-ingest", str(CHART), *args, check=False)
-    assert failed.returncode != 0 and "networkPolicy.prefectApi.cidrs" in failed.stderr
-    objects = render(*args, "--set", "networkPolicy.prefectApi.cidrs={203.0.113.0/24}")
-    policy = find(objects, "NetworkPolicy", "video-ingest-flow-run")
-    assert policy["metadata"]["namespace"] == "video-ingest-runs"
-    api = policy["spec"]["egress"][1]
-    assert api == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
 
 
 # ---------------------------------------------------------------- checkov

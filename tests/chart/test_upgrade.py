@@ -48,7 +48,7 @@ def test_changing_flow_run_settings_leaves_the_worker_running() -> None:
         ("--set", "workPool.name=other-pool"),
         ("--set", "worker.env.PREFECT_WORKER_HEARTBEAT_SECONDS=15"),
         ("--set", "prefect.apiKeySecret.name=prefect-cloud", "--set", "server.enabled=false",
-         "--set", "prefect.apiUrl=https://api.example.com/api"),
+         "--set", "prefect.apiUrl=https://api.example.com/api", "--set", "networkPolicy.prefectApi.cidrs={203.0.113.0/24}"),
         ("--set", "worker.querySeconds=3"),
     ],
     ids=["image", "pool-name", "worker-env", "credentials", "poll-interval"],
@@ -126,8 +126,9 @@ def test_helm_test_pod_asserts_the_server_matches_the_values(rendered_sets) -> N
     pod = find(rendered_sets["default"], "Pod", "video-ingest-test")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     script = pod["spec"]["containers"][0]["command"][-1]
-    assert "video-ingest apply --dry-run --config /etc/video-ingest/platform.yaml" in script
-    assert "nothing to change" in script
+    assert "video-ingest apply --dry-run --exit-code --config /etc/video-ingest/platform.yaml" in script
+    # Drift is told by the exit code (3), not by reading the output.
+    assert "code=$?" in script and '3) echo "FAIL' in script and "set -e" not in script
     assert pod["spec"]["restartPolicy"] == "Never"
 
 

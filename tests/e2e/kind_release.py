@@ -8,7 +8,9 @@ histories from the server. Nothing here counts with the product's own counters.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 import threading
 import time
@@ -135,13 +137,23 @@ class JobPodWatch:
             return len(self.started)
 
 
+def auth_string(release: Release) -> str:
+    """The auth string the release's server requires, read from its Secret as the README does."""
+    encoded = run(["kubectl", "--context", release.context, "--namespace", release.namespace, "get", "secret",
+                   f"{release.name}-video-ingest-api-auth", "-o", "jsonpath={.data.auth-string}"]).stdout
+    return base64.b64decode(encoded).decode()
+
+
 def prefect_client():
+    """A sync Prefect client of the kind install, with the auth string the release fixture exported."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     class _Scoped:
         def __enter__(self):
-            self._settings = temporary_settings(updates={PREFECT_API_URL: API_URL})
+            self._settings = temporary_settings(updates={
+                PREFECT_API_URL: API_URL, PREFECT_API_AUTH_STRING: os.environ.get("PREFECT_API_AUTH_STRING"),
+            })
             self._settings.__enter__()
             self._client = get_client(sync_client=True)
             return self._client.__enter__()

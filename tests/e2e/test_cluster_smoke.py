@@ -2,7 +2,8 @@
 
 Each test runs real workloads in a namespace of its own: a Job from our
 images runs to completion, storage binds through kind's local-path
-provisioner, and Service names resolve and route through cluster DNS.
+provisioner, Service names resolve and route through cluster DNS, and
+NetworkPolicies are enforced (hack/cluster-up.sh deploys the engine).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from reachability import can_connect
 
 if TYPE_CHECKING:
     from conftest import Kubectl
@@ -153,6 +155,53 @@ def test_service_name_resolves_and_routes_in_cluster_dns(namespace: Kubectl, pyt
     namespace.apply(job("dns-probe", python_base_image, ["python3", "-c", probe]))
     answer = json.loads(wait_job_complete(namespace, "dns-probe").strip().splitlines()[-1])
     assert answer == {"addr": cluster_ip, "body": "echo-ok"}
+
+
+def test_network_policies_are_enforced(namespace: Kubectl, project_image: str) -> None:
+    """A listener a client reaches stops answering it under a default-deny ingress policy,
+    and answers it again once a policy admits the client's label (and only that label)."""
+    listener = {"app": "listener"}
+    namespace.apply({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "listener", "labels": {**listener, "e2e-smoke": "listener"}},
+        "spec": {
+            "containers": [{
+                "name": "http",
+                "image": project_image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-m", "http.server", "8080", "--directory", "/"],
+                "ports": [{"containerPort": 8080}],
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                "securityContext": SECURITY_CONTEXT,
+            }],
+        },
+    })
+    if "condition met" not in namespace("wait", "--for=condition=Ready", "pod/listener", f"--timeout={WAIT}", check=False):
+        pytest.fail(f"listener pod not Ready:\n{namespace.diagnostics()}", pytrace=False)
+    address = namespace.json("get", "pod", "listener")["status"]["podIP"]
+    ns, client = namespace.namespace, {"role": "client"}
+
+    assert can_connect(namespace, ns, client, address, 8080), "no policy yet: the client must connect"
+
+    namespace.apply(network_policy("deny-ingress", listener, ingress=[]))
+    assert not can_connect(namespace, ns, client, address, 8080), "default-deny ingress is not enforced"
+
+    namespace.apply(network_policy("admit-client", listener, ingress=[
+        {"from": [{"podSelector": {"matchLabels": client}}], "ports": [{"protocol": "TCP", "port": 8080}]},
+    ]))
+    assert can_connect(namespace, ns, client, address, 8080), "the allow policy does not admit the client"
+    assert not can_connect(namespace, ns, {"role": "other"}, address, 8080), "the allow policy admits any pod"
+
+
+def network_policy(name: str, selector: dict, ingress: list[dict]) -> dict:
+    """An ingress NetworkPolicy on the pods matching `selector`; no rules means deny all."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name},
+        "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"], "ingress": ingress},
+    }
 
 
 def test_namespace_deletion_completes(kind_cluster: Kubectl) -> None:

@@ -9,6 +9,7 @@ never from our own counters.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -37,12 +38,14 @@ from kind_release import (
     FLOW_RUN_SELECTOR,
     JobPodWatch,
     Release,
+    auth_string,
     batch_runs_of,
     prefect_client,
     running_intervals_from_states,
     task_runs_of,
     wait_for_api,
 )
+from reachability import can_connect
 
 from video_ingest.observer import max_concurrent, read_task_runs_named
 
@@ -53,12 +56,16 @@ POOL = VALUES["workPool"]["name"]
 POOL_LIMIT = VALUES["workPool"]["concurrencyLimit"]
 TAG_LIMIT = VALUES["concurrencyLimits"]["tags"]["video-ingest"]
 RETRIES = VALUES["ingest"]["retries"]
+PSA_LABEL = "pod-security.kubernetes.io/enforce"
 
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 # The README's cluster example, exactly as printed: the test fails if it stops working.
 README_SUBMIT = next(line.strip() for line in README.splitlines()
                      if line.startswith("PREFECT_API_URL=") and " video-ingest submit " in line)
+# ... and the line before it, which reads the auth string from the release's Secret.
+README_AUTH = next(line.strip() for line in README.splitlines()
+                   if line.startswith("export PREFECT_API_AUTH_STRING=") and " get secret " in line)
 VIDEO_INGEST = str(Path(sys.executable).with_name("video-ingest"))  # the installed console script
 
 
@@ -72,9 +79,12 @@ def submit(ids: list[str], tmp_path: Path, *flags: str, timeout: float = 900) ->
     folder.mkdir()
     (folder / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
     command = README_SUBMIT.replace("http://<prefect-api>/api", API_URL).replace(" video-ingest ", f" {VIDEO_INGEST} ")
+    # The README's release is `video-ingest` in namespace video-ingest; this one is RELEASE in NAMESPACE.
+    login = (README_AUTH.replace("--namespace video-ingest ", f"--context kind-video-ingest --namespace {NAMESPACE} ")
+             .replace(" video-ingest-api-auth ", f" {RELEASE}-video-ingest-api-auth "))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
     env.update(PREFECT_HOME=str(folder / "prefect-home"))
-    done = subprocess.run(" ".join([command, *flags]), shell=True, cwd=folder, env=env,
+    done = subprocess.run(login + " && " + " ".join([command, *flags]), shell=True, cwd=folder, env=env,
                           capture_output=True, text=True, timeout=timeout)
     summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
     return done.returncode, summary, done.stderr
@@ -150,6 +160,9 @@ def bulk_run_id(stderr: str) -> str:
 def release(kind_cluster, project_image, postgres_image, redis_image):
     kubectl = kind_cluster.in_namespace(NAMESPACE)
     kind_cluster("create", "namespace", NAMESPACE, check=False)
+    # Pod Security Admission at its strictest: every pod of ours must be admitted as it is.
+    kind_cluster("label", "namespace", NAMESPACE, "--overwrite", f"{PSA_LABEL}=restricted",
+                 "pod-security.kubernetes.io/enforce-version=latest")
     # the destination volume the flow-run pods share (one node: RWO is enough)
     kubectl.apply({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -159,6 +172,8 @@ def release(kind_cluster, project_image, postgres_image, redis_image):
     rel = Release(RELEASE, NAMESPACE, kind_cluster.context)
     rel.install()
     wait_for_api()
+    # The chart's server requires the auth string it generated: the tests' own clients send it.
+    os.environ["PREFECT_API_AUTH_STRING"] = auth_string(rel)
     yield rel
     rel.uninstall()
     kind_cluster("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s", check=False)
@@ -180,6 +195,85 @@ def test_install_makes_worker_ready_and_server_matches_values(release, kind_clus
         assert deployment.work_pool_name == POOL
         workers = client.read_workers_for_work_pool(POOL)
         assert any(worker.status.value == "ONLINE" for worker in workers), "no worker is polling the pool"
+
+
+def test_namespace_enforces_restricted_pod_security_and_admits_every_pod_of_ours(release, kind_cluster):
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    labels = kind_cluster.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels[PSA_LABEL] == "restricted"
+    # Enforced: a pod asking for root and privileges is refused at admission.
+    stray = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "psa-probe", "namespace": NAMESPACE},
+             "spec": {"containers": [{"name": "c", "image": "video-ingest:dev", "command": ["true"],
+                                      "securityContext": {"privileged": True, "runAsUser": 0}}]}}
+    refused = subprocess.run(["kubectl", "--context", kind_cluster.context, "apply", "-f", "-"],
+                             input=json.dumps(stray), capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and 'violates PodSecurity "restricted' in refused.stderr, refused
+    # Admitted: every workload of the release has its pods running (flow-run Jobs are proven by the runs below).
+    for kind in ("deployment", "statefulset"):
+        for name in kubectl("get", kind, "-o", "jsonpath={.items[*].metadata.name}").split():
+            kubectl("rollout", "status", f"{kind}/{name}", "--timeout=120s")
+    warnings = kubectl("get", "events", "--field-selector", "reason=FailedCreate", "-o",
+                       "jsonpath={.items[*].message}")
+    assert "PodSecurity" not in warnings, warnings
+
+
+def test_api_refuses_requests_without_the_generated_auth_string(release):
+    """server.auth.enabled is the default: only the health probes answer without the Secret's auth string."""
+    import httpx
+
+    secret = os.environ["PREFECT_API_AUTH_STRING"]
+    user, _, password = secret.partition(":")
+    assert user == "admin" and len(password) == 32, "the generated auth string is admin:<32 characters>"
+    query = {"url": API_URL + "/flow_runs/filter", "json": {"limit": 1}, "timeout": 30}
+    assert httpx.post(**query).status_code == 401
+    assert httpx.post(**query, auth=("admin", "not-the-password")).status_code == 401
+    assert httpx.post(**query, auth=(user, password)).status_code == 200
+    assert httpx.get(API_URL + "/health", timeout=30).status_code == 200  # what the probes use
+    # A client without the auth string gets one clear message and a non-zero exit.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
+    done = subprocess.run([VIDEO_INGEST, "status"], env={**env, "PREFECT_API_URL": API_URL},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "401" in done.stderr + done.stdout, (done.returncode, done.stderr[-2000:])
+    # The release keeps its auth string across upgrades (read back from the cluster).
+    release.upgrade()
+    assert auth_string(release) == secret
+
+
+def secret_values(kubectl) -> dict[str, str]:
+    """Every credential the release keeps in a Secret: name/key -> value."""
+    values = {}
+    for secret in kubectl.json("get", "secrets")["items"]:
+        for key, encoded in (secret.get("data") or {}).items():
+            value = base64.b64decode(encoded).decode(errors="replace")
+            if len(value) >= 16:
+                values[f"{secret['metadata']['name']}/{key}"] = value.partition(":")[2] or value
+    return values
+
+
+def test_no_credential_is_on_a_command_line_or_in_a_log(release, kind_cluster):
+    """Process lists, the containers' runtime specs (what `crictl inspect` shows on the node)
+    and every container's log hold none of the release's passwords."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    secrets = secret_values(kubectl)
+    assert {f"{RELEASE}-video-ingest-api-auth/auth-string", f"{RELEASE}-video-ingest-postgresql/password",
+            f"{RELEASE}-video-ingest-redis/password"} <= set(secrets)
+    seen: dict[str, str] = {}
+    for pod in kubectl.json("get", "pods", "--field-selector=status.phase=Running")["items"]:
+        name = pod["metadata"]["name"]
+        for status in pod["status"].get("containerStatuses", []):
+            container = status["name"]
+            seen[f"{name}/{container} processes"] = kubectl(
+                "exec", name, "-c", container, "--", "sh", "-c",
+                'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done')
+            seen[f"{name}/{container} log"] = kubectl("logs", name, "-c", container)
+            runtime_id = status["containerID"].removeprefix("containerd://")
+            spec = json.loads(subprocess.run(
+                ["docker", "exec", "video-ingest-control-plane", "crictl", "inspect", runtime_id],
+                capture_output=True, text=True, check=True, timeout=60).stdout)
+            seen[f"{name}/{container} runtime args"] = " ".join(spec["info"]["runtimeSpec"]["process"]["args"])
+    assert any("redis-server" in text for text in seen.values()) and len(seen) >= 15, sorted(seen)
+    leaks = [(where, secret) for where, text in seen.items() for secret, value in secrets.items() if value in text]
+    assert not leaks, leaks
 
 
 def test_ui_is_served_at_the_url_the_notes_print(release):
@@ -280,6 +374,53 @@ def test_retries_recover_flaky_items_and_report_failing_ones(bulk_run):
         assert (runs[item].state.type.value, runs[item].run_count) == ("FAILED", RETRIES + 1)
 
 
+def test_prefect_ui_shows_the_bulk_run_its_batches_and_each_items_final_state(bulk_run, kind_cluster):
+    """What a person sees, in a real browser (Debian's Chromium, tests/e2e/prefect_ui.py):
+    the link `submit` printed opens the bulk run, which lists its batches with their
+    states; a batch lists one task run per video, named by its ID, with its final
+    state, and its outcome table names the IDs that failed. Logs in first when the
+    API requires an auth string. Screenshots: $VIDEO_INGEST_ARTIFACTS/prefect-ui/."""
+    from prefect_ui import login_auth_string, prefect_ui
+
+    marker = " in the Prefect UI: "
+    links = [line.split(marker)[1] for line in bulk_run["stderr"].splitlines() if marker in line]
+    ui_base = API_URL.removesuffix("/api")
+    assert len(links) == 1 and links[0].startswith(f"{ui_base}/runs/flow-run/"), bulk_run["stderr"][-2000:]
+    batches = {run.name: run for run in bulk_run["batches"]}
+    with prefect_client() as client:
+        bulk = client.read_flow_run(links[0].rsplit("/", 1)[1])
+        linked_batches = {run.id for run in batch_runs_of(client, str(bulk.id))}
+    assert linked_batches == {run.id for run in batches.values()}, "the printed link is not the run of these batches"
+    holder = {item: next(run for run in batches.values() if item in run.parameters["items"])
+              for item in [*bulk_run["failing"], bulk_run["flaky"][0]]}
+    auth = login_auth_string(kind_cluster.in_namespace(NAMESPACE), f"{RELEASE}-video-ingest-api-auth")
+
+    with prefect_ui(auth) as ui:
+        ui.open(links[0], bulk.name)
+        assert ui.batch_count() == len(batches)
+        ui.screenshot("bulk-run")
+        assert {name: ui.batch_state(name) for name in batches} == {name: run.state_name for name, run in batches.items()}
+        failed_in_tables = set()
+        for item, batch in holder.items():
+            ui.open(links[0], bulk.name)
+            ui.open_batch(batch.name)
+            expected = "Failed" if item in bulk_run["failing"] else "Completed"
+            assert ui.task_run_state(item) == expected, f"{item} in batch {batch.name}"
+            ui.screenshot(f"batch-{batch.name}")
+            rows = ui.outcome_table()
+            ui.screenshot(f"outcome-table-{batch.name}")
+            assert sorted(row["id"] for row in rows) == sorted(batch.parameters["items"])
+            failed_in_tables |= {row["id"] for row in rows if (row["ok"], row["state"]) == ("false", "Failed")}
+        assert failed_in_tables == set(bulk_run["failing"]), "the outcome tables do not name the failed IDs"
+
+        item = bulk_run["failing"][0]
+        ui.open(f"{ui_base}/runs/flow-run/{holder[item].id}", holder[item].name)
+        ui.open_task_run(item)
+        assert ui.task_run_header() == {"state": "Failed", "run_count": str(RETRIES + 1)}
+        ui.screenshot("item-task-run")
+    print(f"Prefect UI screenshots: {ui.screenshots}" + (" (logged in)" if ui.logged_in else ""))
+
+
 def test_helm_upgrade_with_a_new_pool_limit_applies_without_restarting_the_worker(release, kind_cluster, tmp_path):
     kubectl = kind_cluster.in_namespace(NAMESPACE)
     worker_pods = lambda: sorted(  # noqa: E731
@@ -370,13 +511,68 @@ def test_api_server_pod_deleted_mid_run_loses_no_item_and_frees_every_slot(relea
     run_through_faults(kind_cluster, tmp_path, "restart", 16, [(1, "app.kubernetes.io/component=server")])
 
 
-def test_worker_and_postgresql_pods_deleted_in_turn_mid_run_lose_no_item(release, kind_cluster, tmp_path):
-    """One run, two faults in turn (the second once more items completed): the worker, then
-    the PostgreSQL pod (its StatefulSet brings it back on its volume). (A Redis pod deleted
-    mid-run is not here yet: the in-chart Redis keeps nothing on disk, so Prefect's own
-    tag-limit leases vanish with it and their slots stay taken; see the README.)"""
+def test_worker_postgresql_and_redis_pods_deleted_in_turn_mid_run_lose_no_item(release, kind_cluster, tmp_path):
+    """One run, three faults in turn, each once more items completed: the worker, the
+    PostgreSQL pod (its StatefulSet brings it back on its volume), then the Redis pod (it
+    comes back with its append-only file, so Prefect's tag-limit leases and ours are still
+    there and every slot is freed)."""
+    assert VALUES["redis"]["enabled"] is True
     run_through_faults(kind_cluster, tmp_path, "faults", 24, [(1, "app.kubernetes.io/component=worker"),
-                                                             (8, "app.kubernetes.io/component=postgresql")])
+                                                             (8, "app.kubernetes.io/component=postgresql"),
+                                                             (14, "app.kubernetes.io/component=redis")])
+
+
+def pending_flow_run_pods(kubectl) -> list[str]:
+    return kubectl("get", "pods", "-l", FLOW_RUN_SELECTOR, "--field-selector=status.phase=Pending",
+                   "-o", "jsonpath={.items[*].metadata.name}").split()
+
+
+def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_the_reason(
+        release, kind_cluster, tmp_path):
+    """flowRuns.nodeSelector names a node that does not exist: each batch's Job is created but
+    its pod never schedules. After ingest.startTimeout the bulk run gives the run up (Cancelled:
+    its pool slot is free at once) and runs the items again; once every attempt is spent, each
+    item fails with that reason, none ran. The reaper beside the worker deletes the given-up
+    Jobs, so their Pending pods leave the flow-run pod quota. Made schedulable again, the next
+    run succeeds."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    start_timeout, attempts = 20, 2
+    release.upgrade(**{"flowRuns.nodeSelector": {"video-ingest.dev/e2e": "no-such-node"},
+                       "ingest.startTimeout": start_timeout, "ingest.batchAttempts": attempts})
+    try:
+        ids = [f"unsched-{n}#ms=500" for n in range(4)]  # one batch
+        began = time.monotonic()
+        code, summary, stderr = submit(ids, tmp_path)
+        took = time.monotonic() - began
+        assert code == 1, stderr
+        assert summary["failed_ids"] == ids and summary["succeeded"] == 0, summary
+        assert "did not start within 20s" in stderr, stderr[-3000:]
+        # Bounded: the first run, then the last attempt's four runs two at a time (pool limit 2),
+        # each given up about the start timeout (plus polling) after its Job: not for ever.
+        assert took < 3 * (start_timeout + 60) + 120, took
+        assert working_attempts(kind_cluster, "unsched-") == {}, "an item ran although its pod never started"
+        with prefect_client() as client:
+            batches = batch_runs_of(client, bulk_run_id(stderr))
+            # The first run, then the last attempt's (the leftovers split apart): all given up.
+            assert len(batches) == 1 + len(ids) and all(
+                run.state.name == "Cancelled" and run.state.message.startswith("given up: its pod did not start")
+                for run in batches), [(run.name, run.state.name) for run in batches]
+            # Given up means off the pool: nothing of ours holds a pool slot now.
+            holding = [run for run in client.read_flow_runs(limit=200)
+                       if run.work_pool_name == POOL and run.state and run.state.type.value in ("PENDING", "RUNNING")]
+            assert not holding, [(run.name, run.state.name) for run in holding]
+        # The reaper (one pass every 30 s) deletes the given-up Jobs and with them their Pending pods.
+        deadline = time.monotonic() + 120
+        while (pending := pending_flow_run_pods(kubectl)) and time.monotonic() < deadline:
+            time.sleep(5)
+        assert not pending, f"given-up Jobs' pods still Pending after 120 s: {pending}"
+    finally:
+        # null, not {}: helm merges a map into the reused values, so {} would keep the selector.
+        release.upgrade(**{"flowRuns.nodeSelector": None, "ingest.startTimeout": 900, "ingest.batchAttempts": 3})
+        if pending_flow_run_pods(kubectl):  # only when the assertion above failed: leave the next tests a free quota
+            kubectl("delete", "jobs", "-l", FLOW_RUN_SELECTOR, "--wait=false")
+    code, summary, stderr = submit([f"sched-{n}#ms=500" for n in range(4)], tmp_path)
+    assert (code, summary["succeeded"]) == (0, 4), stderr[-3000:]
 
 
 def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_once(release, kind_cluster, tmp_path):
@@ -480,6 +676,36 @@ def test_real_videos_go_from_http_to_the_bucket_probed_checksummed_and_idempoten
     code, summary, stderr = submit(ids, tmp_path)
     assert code == 1 and f"{len(good)} succeeded ({len(good) - 1} already ingested)" in stderr, stderr
     assert bucket_report(kubectl, image, "ingest")["objects"]["clip-b.mp4/video.mp4"]["sha256"] == hashes["clip-b.mp4"]
+
+
+# The release's in-cluster endpoints (Service name, port) the NetworkPolicies guard.
+API = (f"{RELEASE}-video-ingest-server", 4200)
+DATABASE = (f"{RELEASE}-video-ingest-postgresql", 5432)
+REDIS = (f"{RELEASE}-video-ingest-redis", 6379)
+
+
+def chart_labels(component: str) -> dict[str, str]:
+    """The labels the chart's NetworkPolicies select on, for one of its components."""
+    return {"app.kubernetes.io/name": "video-ingest", "app.kubernetes.io/instance": RELEASE,
+            "app.kubernetes.io/component": component}
+
+
+def test_pod_without_our_labels_reaches_neither_database_redis_nor_api(release, kind_cluster):
+    """NetworkPolicies are on by default: a pod the chart did not make reaches none of the
+    release's PostgreSQL, Redis and Prefect API, while a pod with the server's labels
+    reaches PostgreSQL and Redis (they listen; the labels decide)."""
+    stranger = {"app": "stranger"}
+    for host, port in (DATABASE, REDIS, API):
+        assert not can_connect(kind_cluster, NAMESPACE, stranger, host, port), f"a stranger reached {host}:{port}"
+    for host, port in (DATABASE, REDIS):
+        assert can_connect(kind_cluster, NAMESPACE, chart_labels("server"), host, port), f"{host}:{port}"
+
+
+def test_flow_run_pod_reaches_the_api_but_not_database_or_redis(release, kind_cluster):
+    flow_run = chart_labels("flow-run")
+    assert can_connect(kind_cluster, NAMESPACE, flow_run, *API), "a flow-run pod must reach the Prefect API"
+    for host, port in (DATABASE, REDIS):
+        assert not can_connect(kind_cluster, NAMESPACE, flow_run, host, port), f"a flow-run pod reached {host}:{port}"
 
 
 def test_helm_test_checks_the_server_against_values(release):

@@ -50,6 +50,17 @@ def test_dry_run_prints_the_change_and_changes_nothing(api_env, client, tmp_path
     assert client.read_work_pool(unique).concurrency_limit == 7
 
 
+def test_drift_check_exits_3_on_drift_and_0_in_sync(api_env, client, tmp_path, unique):
+    in_sync = write_config(tmp_path, config_for(unique, 7))
+    assert video_ingest("apply", "--config", in_sync, env=api_env).returncode == 0
+    assert video_ingest("apply", "--dry-run", "--exit-code", "--config", in_sync, env=api_env).returncode == 0
+    drifted = video_ingest("apply", "--dry-run", "--exit-code", "--config",
+                           write_config(tmp_path, config_for(unique, 9)), env=api_env)
+    assert drifted.returncode == 3, drifted.stderr
+    assert drifted.stdout.strip() == f"would change: update work pool {unique}: concurrency_limit 7 -> 9"
+    assert client.read_work_pool(unique).concurrency_limit == 7
+
+
 def test_null_clears_the_pool_and_queue_limits_and_deletes_a_tag_limit(api_env, client, tmp_path, unique):
     assert video_ingest("apply", "--config", write_config(tmp_path, config_for(unique, 7)), env=api_env).returncode == 0
     cleared = video_ingest(

@@ -23,6 +23,10 @@ def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_pa
 
     assert done.returncode == 1, done.stderr
     assert last_json(done.stdout) == {"total": 20, "succeeded": 17, "failed": 3, "failed_ids": failing}
+    # ... and says why each failed, on stderr.
+    reasons = [line for line in done.stderr.splitlines() if line.startswith("video-ingest: failed ")]
+    assert [line.split()[2].rstrip(":") for line in reasons] == failing, done.stderr
+    assert all("Failed:" in line and "synthetic failure" in line for line in reasons), reasons
     # What the server recorded agrees: flaky ones completed on attempt 3, failing ones failed after 3.
     runs = {run.name: run for run in read_task_runs_named(client, unique, expected=20)}
     assert len(runs) == 20

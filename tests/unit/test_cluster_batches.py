@@ -6,9 +6,17 @@ from uuid import uuid4
 
 import pytest
 from prefect.client.schemas.objects import FlowRun
-from prefect.states import Pending, Running
+from prefect.states import Cancelled, Completed, Pending, Running
 
-from video_ingest.cluster_batches import cluster_env, pages, stuck_pending
+from video_ingest.cluster_batches import (
+    NOT_STARTED,
+    cluster_env,
+    given_up,
+    not_started,
+    pages,
+    stuck_pending,
+    unstarted_outcomes,
+)
 from video_ingest.settings import SettingsError, load_settings, settings_with_env, with_overrides
 
 
@@ -55,6 +63,32 @@ def test_a_batch_pending_too_long_with_no_job_is_stuck_and_nothing_else_is():
     assert not stuck_pending(run(Pending(timestamp=recent)), now, limit=180)
     assert not stuck_pending(run(Pending(timestamp=old), pid="ns:job-1"), now, limit=180)
     assert not stuck_pending(run(Running(timestamp=old)), now, limit=180)
+
+
+def test_a_batch_whose_job_exists_but_whose_pod_has_not_started_in_time_is_given_up():
+    now = datetime.now(timezone.utc)
+    old, recent = now - timedelta(seconds=400), now - timedelta(seconds=30)
+
+    def run(state, pid="ns:job-1"):
+        return FlowRun(flow_id=uuid4(), state=state, infrastructure_pid=pid)
+
+    assert not_started(run(Pending(timestamp=old)), now, limit=300)
+    assert not not_started(run(Pending(timestamp=recent)), now, limit=300)
+    assert not not_started(run(Pending(timestamp=old), pid=None), now, limit=300)  # no Job: stuck_pending's case
+    assert not not_started(run(Running(timestamp=old)), now, limit=300)
+
+
+def test_a_run_given_up_is_recognised_from_its_history_and_no_other_cancellation_counts():
+    assert given_up([Pending(), Cancelled(message=f"{NOT_STARTED} within 60s of its Job")])
+    assert not given_up([Pending(), Running(), Cancelled(message="batch timeout")])
+    assert not given_up([Pending(), Running(), Completed()])
+
+
+def test_items_that_never_ran_fail_with_how_their_batch_ended():
+    (outcome,) = unstarted_outcomes(["a"], 3, "Cancelled", f"{NOT_STARTED} within 60s of its Job")
+    assert (outcome.id, outcome.ok, outcome.rerunnable) == ("a", False, False)
+    assert outcome.detail == (f"not run: its batch ran 3 time(s), the last ended Cancelled "
+                              f"({NOT_STARTED} within 60s of its Job)")
 
 
 def test_leftovers_rerun_whole_then_split_on_the_last_attempt_so_a_pod_killer_fails_alone():

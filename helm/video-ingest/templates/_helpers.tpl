@@ -302,14 +302,32 @@ PREFECT_API_URL and the credentials, only ever from Secrets.
       key: {{ .key }}
 {{- end }}
 {{- end }}
-{{- with .Values.prefect.authStringSecret }}
-{{- if .name }}
+{{- with include "video-ingest.authStringSecretName" . }}
 - name: PREFECT_API_AUTH_STRING
   valueFrom:
     secretKeyRef:
-      name: {{ .name }}
-      key: {{ .key }}
+      name: {{ . }}
+      key: {{ $.Values.prefect.authStringSecret.key }}
 {{- end }}
+{{- end }}
+
+{{/*
+The Secret holding the Prefect API's auth string (`user:password`, basic
+auth) that the server requires and every client sends:
+prefect.authStringSecret.name when set (an existing Secret: the GitOps path),
+else, for the in-chart server with server.auth.enabled (the default), the one
+the chart generates. Empty when the API takes no auth string. Fails at
+install time on a contradiction.
+*/}}
+{{- define "video-ingest.authStringSecretName" -}}
+{{- $named := .Values.prefect.authStringSecret.name }}
+{{- if and .Values.server.enabled (not .Values.server.auth.enabled) $named }}
+{{- fail (printf "prefect.authStringSecret.name is %q but server.auth.enabled is false: the in-chart server would not check the credential its clients send (enable server.auth or clear the Secret name)" $named) }}
+{{- end }}
+{{- if $named }}
+{{- $named }}
+{{- else if and .Values.server.enabled .Values.server.auth.enabled }}
+{{- printf "%s-api-auth" (include "video-ingest.fullname" .) }}
 {{- end }}
 {{- end }}
 
@@ -376,6 +394,7 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
   "VIDEO_INGEST_BATCH_SIZE" (int64 $i.batchSize | toString)
   "VIDEO_INGEST_BATCH_ATTEMPTS" (int64 $i.batchAttempts | toString)
   "VIDEO_INGEST_BATCH_TIMEOUT" ($i.batchTimeout | toString)
+  "VIDEO_INGEST_START_TIMEOUT" ($i.startTimeout | toString)
   "VIDEO_INGEST_TAG" ($i.tag | toString)
   "VIDEO_INGEST_SLOT_LIMIT" ($i.slotLimit | toString)
   "VIDEO_INGEST_SLOT_BLOCK" (int64 $i.slotBlock | toString)
@@ -385,6 +404,7 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
   "VIDEO_INGEST_PROBE_TIMEOUT" ($i.probeTimeout | toString)
   "PREFECT_CLIENT_MAX_RETRIES" (int .Values.prefect.clientMaxRetries | toString)
   "VIDEO_INGEST_LOG_LEVEL" ($i.logLevel | toString)
+  "PREFECT_LOGGING_EXTRA_LOGGERS" "video_ingest"
 }}
 {{- range .Values.deployments }}
 {{- if eq .flow "ingest-batch" }}

@@ -539,6 +539,10 @@ def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_
     start_timeout, attempts = 20, 2
     release.upgrade(**{"flowRuns.nodeSelector": {"video-ingest.dev/e2e": "no-such-node"},
                        "ingest.startTimeout": start_timeout, "ingest.batchAttempts": attempts})
+    # The worker renders Jobs from its copy of the pool's job template, which it refreshes on
+    # its heartbeat (Prefect's default: every 30 s, +-30%): a batch submitted at once may still
+    # get the old one.
+    time.sleep(45)
     try:
         ids = [f"unsched-{n}#ms=500" for n in range(4)]  # one batch
         began = time.monotonic()

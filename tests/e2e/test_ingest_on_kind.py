@@ -573,6 +573,7 @@ def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_
     finally:
         # null, not {}: helm merges a map into the reused values, so {} would keep the selector.
         release.upgrade(**{"flowRuns.nodeSelector": None, "ingest.startTimeout": 900, "ingest.batchAttempts": 3})
+        time.sleep(45)  # the worker's copy of the template again: the next Jobs must be schedulable
         if pending_flow_run_pods(kubectl):  # only when the assertion above failed: leave the next tests a free quota
             kubectl("delete", "jobs", "-l", FLOW_RUN_SELECTOR, "--wait=false")
     code, summary, stderr = submit([f"sched-{n}#ms=500" for n in range(4)], tmp_path)

@@ -70,39 +70,38 @@ metadata:
     app.kubernetes.io/part-of: video-ingest
 """)
 
+
+def generated_secret(comment: str, name: str, env_file: str, component: str) -> str:
+    """A secretGenerator entry standing in for a Secret the chart generates once."""
+    return f"""{comment}
+  - name: {name}
+    namespace: {namespace}
+    envs:
+      - {env_file}
+    options:
+      disableNameSuffixHash: true
+      labels:
+        app.kubernetes.io/name: video-ingest
+        app.kubernetes.io/instance: video-ingest
+        app.kubernetes.io/component: {component}
+        app.kubernetes.io/part-of: video-ingest
+"""
+
+
 resources = ["namespace.yaml"] + sorted(files)
 (out / "kustomization.yaml").write_text(HEADER + """# kubectl apply -k k8s/   (after writing k8s/postgresql.env and k8s/api-auth.env: see k8s/README.md)
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-""" + "".join(f"  - {name}\n" for name in resources) + f"""secretGenerator:
-  # The in-chart PostgreSQL's password, which Helm generates once; here it
-  # comes from postgresql.env (`password=...`), kept out of git.
-  - name: video-ingest-postgresql
-    namespace: {namespace}
-    envs:
-      - postgresql.env
-    options:
-      disableNameSuffixHash: true
-      labels:
-        app.kubernetes.io/name: video-ingest
-        app.kubernetes.io/instance: video-ingest
-        app.kubernetes.io/component: postgresql
-        app.kubernetes.io/part-of: video-ingest
-  # The API's auth string (`auth-string=admin:...`), which Helm generates once;
-  # the server requires it and every client sends it.
-  - name: video-ingest-api-auth
-    namespace: {namespace}
-    envs:
-      - api-auth.env
-    options:
-      disableNameSuffixHash: true
-      labels:
-        app.kubernetes.io/name: video-ingest
-        app.kubernetes.io/instance: video-ingest
-        app.kubernetes.io/component: server
-        app.kubernetes.io/part-of: video-ingest
-""")
+""" + "".join(f"  - {name}\n" for name in resources) + "secretGenerator:\n" + generated_secret(
+    "  # The in-chart PostgreSQL's password, which Helm generates once; here it\n"
+    "  # comes from postgresql.env (`password=...`), kept out of git.",
+    "video-ingest-postgresql", "postgresql.env", "postgresql",
+) + generated_secret(
+    "  # The API's auth string (`auth-string=admin:...`), which Helm generates once;\n"
+    "  # the server requires it and every client sends it.",
+    "video-ingest-api-auth", "api-auth.env", "server",
+))
 
 for stale in out.glob("*.yaml"):
     if stale.name not in written:

@@ -96,9 +96,14 @@ def not_started(flow_run, now: datetime, limit: float) -> bool:
     return (now - state.timestamp).total_seconds() > limit
 
 
+def is_give_up(state) -> bool:
+    """Whether `state` is the bulk run giving a batch run up before its pod started. Pure."""
+    return state is not None and state.type.value == "CANCELLED" and (state.message or "").startswith(NOT_STARTED)
+
+
 def given_up(states) -> bool:
     """Whether a batch run's state history holds the bulk run giving up on it. Pure."""
-    return any(state.type.value == "CANCELLED" and (state.message or "").startswith(NOT_STARTED) for state in states)
+    return any(is_give_up(state) for state in states)
 
 
 def unstarted_outcomes(ids: list[str], runs: int, last_state: str, last_message: str) -> list[ItemOutcome]:

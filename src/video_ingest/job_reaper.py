@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from video_ingest.cluster_batches import NOT_STARTED, pages
+from video_ingest.cluster_batches import is_give_up, pages
 
 log = logging.getLogger("video_ingest.job_reaper")
 
@@ -37,11 +37,7 @@ def jobs_to_delete(jobs: list[JobView], given_up_runs: set[str]) -> list[str]:
 
 def given_up_among(flow_runs) -> set[str]:
     """IDs of the flow runs whose current state is the bulk run giving them up. Pure."""
-    return {
-        str(run.id) for run in flow_runs
-        if run.state is not None and run.state.type.value == "CANCELLED"
-        and (run.state.message or "").startswith(NOT_STARTED)
-    }
+    return {str(run.id) for run in flow_runs if is_give_up(run.state)}
 
 
 def _job_view(job) -> JobView:

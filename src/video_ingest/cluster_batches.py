@@ -277,7 +277,7 @@ def run_batches_as_deployments(
                     raise
                 api_away_since = api_away_since or time.monotonic()
                 away = time.monotonic() - api_away_since
-                log.warning("Prefect API unavailable for %.0fs (%s); waiting for it", away, exc)
+                log.warning("Prefect API unavailable for %.0fs (%s%s); waiting for it", away, exc, _body_of(exc))
                 if away > API_OUTAGE_SECONDS:
                     raise
                 continue
@@ -306,9 +306,28 @@ def read_flow_runs_among(client, ids: list, state_types: list[str]) -> list:
 
 
 def _api_unavailable(exc: BaseException) -> bool:
-    """A connection failure or a 5xx from the API: worth waiting for, not a bug."""
+    """A connection failure, a 5xx, or an answer that is not the Prefect API's (every
+    error the API sends has a JSON body; a proxy, an ingress or a port left to another
+    listener while the server restarts answers with anything else): worth waiting for,
+    not a bug."""
     import httpx
 
     if isinstance(exc, httpx.TransportError):
         return True
-    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
+    if not isinstance(exc, httpx.HTTPStatusError):
+        return False
+    return exc.response.status_code >= 500 or not _is_json(exc.response)
+
+
+def _body_of(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    text = getattr(response, "text", "") if response is not None else ""
+    return f"; it answered {text[:200]!r}" if text else ""
+
+
+def _is_json(response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True

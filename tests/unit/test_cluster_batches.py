@@ -101,3 +101,32 @@ def test_leftovers_rerun_whole_then_split_on_the_last_attempt_so_a_pod_killer_fa
     groups = rerun_groups(many, next_attempt=3, attempts=3)
     assert len(groups) == LAST_ATTEMPT_PARTS and sorted(sum(groups, [])) == sorted(many)
     assert rerun_groups(["v1"], next_attempt=3, attempts=3) == [["v1"]]
+
+
+def _status_error(status: int, body: bytes, content_type: str = "application/json"):
+    import httpx
+
+    request = httpx.Request("POST", "http://127.0.0.1:4200/api/flow_runs/filter")
+    response = httpx.Response(status, content=body, headers={"content-type": content_type}, request=request)
+    return httpx.HTTPStatusError(f"{status}", request=request, response=response)
+
+
+def test_poll_waits_through_connection_failures_5xx_and_answers_not_from_the_prefect_api():
+    import httpx
+
+    from video_ingest.cluster_batches import _api_unavailable
+
+    request = httpx.Request("GET", "http://127.0.0.1:4200/api/health")
+    assert _api_unavailable(httpx.ConnectError("refused", request=request))
+    assert _api_unavailable(_status_error(503, b'{"exception_message": "db down"}'))
+    # something in front of the API (a proxy, an ingress) while the server restarts
+    assert _api_unavailable(_status_error(403, b"", content_type="text/plain"))
+    assert _api_unavailable(_status_error(403, b"<html>Forbidden</html>", content_type="text/html"))
+
+
+def test_poll_stops_on_the_prefect_apis_own_client_errors():
+    from video_ingest.cluster_batches import _api_unavailable
+
+    assert not _api_unavailable(_status_error(401, b'{"exception_message": "Unauthorized"}'))
+    assert not _api_unavailable(_status_error(422, b'{"detail": [{"msg": "bad"}]}'))
+    assert not _api_unavailable(ValueError("a bug of ours"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .rendering import find, render
+from .rendering import CHART, find, helm, render
 
 WORKER = "video-ingest-worker"
 
@@ -142,3 +142,16 @@ def test_worker_polls_the_pool_with_a_health_server(rendered_sets) -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "health"}
     assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_worker_heartbeat_bounds_how_long_jobs_keep_an_old_template() -> None:
+    """The worker re-reads the pool's job template on each heartbeat (when its channel to
+    the server is down): worker.heartbeatSeconds reaches it, and nonsense is refused."""
+    def heartbeat(*args: str) -> str:
+        container = next(c for c in worker_pod_template(*args)["spec"]["containers"] if c["name"] == "worker")
+        return next(e["value"] for e in container["env"] if e["name"] == "PREFECT_WORKER_HEARTBEAT_SECONDS")
+
+    assert heartbeat() == "10"
+    assert heartbeat("--set", "worker.heartbeatSeconds=25") == "25"
+    refused = helm("template", "x", str(CHART), "--set", "worker.heartbeatSeconds=0", check=False)
+    assert refused.returncode != 0 and "heartbeatSeconds" in refused.stderr

@@ -58,9 +58,14 @@ class Release:
                   *self._set_args(self.sets), "--wait", "--timeout", "10m")
 
     def upgrade(self, **sets) -> None:
+        """`helm upgrade` as a platform engineer with values in git runs it: the same values
+        files, the sets so far plus these; a set to None goes back to the values files'.
+        (Not `--reuse-values`: Helm merges maps with the release's old values, so a map such
+        as flowRuns.nodeSelector could never be cleared that way.)"""
         self.sets.update(sets)
-        self.helm("upgrade", self.name, str(CHART), "--reuse-values", *self._set_args(sets),
-                  "--wait", "--timeout", "5m")
+        self.sets = {key: value for key, value in self.sets.items() if value is not None}
+        self.helm("upgrade", self.name, str(CHART), "--values", str(KIND_VALUES), "--values", str(E2E_VALUES),
+                  *self._set_args(self.sets), "--wait", "--timeout", "5m")
 
     def uninstall(self) -> None:
         self.helm("uninstall", self.name, "--wait", "--cascade", "foreground", "--timeout", "5m", check=False)

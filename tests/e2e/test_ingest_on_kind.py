@@ -57,6 +57,7 @@ POOL_LIMIT = VALUES["workPool"]["concurrencyLimit"]
 TAG_LIMIT = VALUES["concurrencyLimits"]["tags"]["video-ingest"]
 RETRIES = VALUES["ingest"]["retries"]
 PSA_LABEL = "pod-security.kubernetes.io/enforce"
+HEARTBEAT_SECONDS = yaml.safe_load((E2E_VALUES.parents[2] / "helm/video-ingest/values.yaml").read_text())["worker"]["heartbeatSeconds"]
 
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -520,6 +521,68 @@ def test_worker_postgresql_and_redis_pods_deleted_in_turn_mid_run_lose_no_item(r
     run_through_faults(kind_cluster, tmp_path, "faults", 24, [(1, "app.kubernetes.io/component=worker"),
                                                              (8, "app.kubernetes.io/component=postgresql"),
                                                              (14, "app.kubernetes.io/component=redis")])
+
+
+def wait_for_worker_template() -> None:
+    """The worker renders Jobs from its copy of the pool's job template: the server pushes
+    a changed one over the worker's channel at once, and without the channel the worker
+    re-reads it on its heartbeat (worker.heartbeatSeconds, +-30%). Wait out the latter."""
+    time.sleep(HEARTBEAT_SECONDS * 1.3 + 2)
+
+
+def pending_flow_run_pods(kubectl) -> list[str]:
+    return kubectl("get", "pods", "-l", FLOW_RUN_SELECTOR, "--field-selector=status.phase=Pending",
+                   "-o", "jsonpath={.items[*].metadata.name}").split()
+
+
+def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_the_reason(
+        release, kind_cluster, tmp_path):
+    """flowRuns.nodeSelector names a node that does not exist: each batch's Job is created but
+    its pod never schedules. After ingest.startTimeout the bulk run gives the run up (Cancelled:
+    its pool slot is free at once) and runs the items again; once every attempt is spent, each
+    item fails with that reason, none ran. The reaper beside the worker deletes the given-up
+    Jobs, so their Pending pods leave the flow-run pod quota. Made schedulable again, the next
+    run succeeds."""
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    start_timeout, attempts = 20, 2
+    release.upgrade(**{"flowRuns.nodeSelector": {"video-ingest.dev/e2e": "no-such-node"},
+                       "ingest.startTimeout": start_timeout, "ingest.batchAttempts": attempts})
+    wait_for_worker_template()
+    try:
+        ids = [f"unsched-{n}#ms=500" for n in range(4)]  # one batch
+        began = time.monotonic()
+        code, summary, stderr = submit(ids, tmp_path)
+        took = time.monotonic() - began
+        assert code == 1, stderr
+        assert summary["failed_ids"] == ids and summary["succeeded"] == 0, summary
+        assert "did not start within 20s" in stderr, stderr[-3000:]
+        # Bounded: the first run, then the last attempt's four runs two at a time (pool limit 2),
+        # each given up about the start timeout (plus polling) after its Job: not for ever.
+        assert took < 3 * (start_timeout + 60) + 120, took
+        assert working_attempts(kind_cluster, "unsched-") == {}, "an item ran although its pod never started"
+        with prefect_client() as client:
+            batches = batch_runs_of(client, bulk_run_id(stderr))
+            # The first run, then the last attempt's (the leftovers split apart): all given up.
+            assert len(batches) == 1 + len(ids) and all(
+                run.state.name == "Cancelled" and run.state.message.startswith("given up: its pod did not start")
+                for run in batches), [(run.name, run.state.name) for run in batches]
+            # Given up means off the pool: nothing of ours holds a pool slot now.
+            holding = [run for run in client.read_flow_runs(limit=200)
+                       if run.work_pool_name == POOL and run.state and run.state.type.value in ("PENDING", "RUNNING")]
+            assert not holding, [(run.name, run.state.name) for run in holding]
+        # The reaper (one pass every 30 s) deletes the given-up Jobs and with them their Pending pods.
+        deadline = time.monotonic() + 120
+        while (pending := pending_flow_run_pods(kubectl)) and time.monotonic() < deadline:
+            time.sleep(5)
+        assert not pending, f"given-up Jobs' pods still Pending after 120 s: {pending}"
+    finally:
+        # Back to the values files: the selector is gone from the pool's template.
+        release.upgrade(**{"flowRuns.nodeSelector": None, "ingest.startTimeout": None, "ingest.batchAttempts": None})
+        wait_for_worker_template()
+        if pending_flow_run_pods(kubectl):  # only when the assertion above failed: leave the next tests a free quota
+            kubectl("delete", "jobs", "-l", FLOW_RUN_SELECTOR, "--wait=false")
+    code, summary, stderr = submit([f"sched-{n}#ms=500" for n in range(4)], tmp_path)
+    assert (code, summary["succeeded"]) == (0, 4), stderr[-3000:]
 
 
 def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_once(release, kind_cluster, tmp_path):

@@ -98,7 +98,7 @@ class ProgressReporter:
             self.done += 1
             self.failed += 0 if outcome.ok else 1
             if not outcome.ok:
-                self.reasons[outcome.id] = f"{outcome.state}: {outcome.detail}" if outcome.detail else outcome.state
+                self.reasons[outcome.id] = failure_reason(outcome)
             if self._tty or now - self._last >= self.interval or self.done == self.total:
                 self._last = now
                 self._draw(now)
@@ -165,6 +165,12 @@ def _manifest(args: argparse.Namespace):
 
 
 REASONS_SHOWN = 20
+
+
+def failure_reason(outcome) -> str:
+    """'Failed after 3 attempts: <why>' for a failed item's outcome. Pure."""
+    runs = f" after {outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}" if outcome.attempts else ""
+    return f"{outcome.state}{runs}: {outcome.detail}" if outcome.detail else f"{outcome.state}{runs}"
 
 
 def _report(summary, args: argparse.Namespace, reasons: dict[str, str] | None = None) -> int:

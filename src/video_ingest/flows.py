@@ -53,6 +53,9 @@ def _retry_unless_permanent(task, task_run, state: State) -> bool:
     return not isinstance(state.data, PermanentItemError)
 
 
+ATTEMPT_MARK = "video_ingest_attempt"  # on the exception an item's last attempt failed with
+
+
 @task(
     name="process-video",
     task_run_name="{item_id}",
@@ -69,10 +72,14 @@ def process_video(item_id: str, source: str | None, handler: str) -> dict[str, A
     attempt = task_run_runtime.run_count
     item = VideoItem(item_id, source)
     chosen = _handler(handler)
-    problem = check_id(item_id) or chosen.check(item)
-    if problem:
-        raise PermanentItemError(problem)
-    result = chosen.process(item, attempt)
+    try:
+        problem = check_id(item_id) or chosen.check(item)
+        if problem:
+            raise PermanentItemError(problem)
+        result = chosen.process(item, attempt)
+    except Exception as exc:
+        setattr(exc, ATTEMPT_MARK, attempt)  # read back by outcome_from_state in this process
+        raise
     return {"action": result.action, "attempt": attempt, "checksum": result.checksum, "bytes": result.size}
 
 
@@ -84,7 +91,8 @@ def retry_delays(retries: int, first_delay: float) -> list[float]:
 
 
 def outcome_from_state(item_id: str, state: State, value: Any = None) -> ItemOutcome:
-    """An item's outcome from its task run's final state. Pure."""
+    """An item's outcome from its task run's final state and value (what the task returned,
+    or the exception it failed with, which process_video marks with its attempt). Pure."""
     if state.is_completed():
         value = value if isinstance(value, dict) else {}
         return ItemOutcome(
@@ -95,7 +103,8 @@ def outcome_from_state(item_id: str, state: State, value: Any = None) -> ItemOut
         detail = f"ended {state.name or state.type.value} without finishing"
     else:
         detail = (state.message or state.name or "failed")[:500]
-    return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail)
+    attempts = getattr(value, ATTEMPT_MARK, 0) if isinstance(value, BaseException) else 0
+    return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail, attempts=attempts)
 
 
 def run_items(
@@ -120,7 +129,7 @@ def run_items(
         item = item_of.pop(id(future))
         future.wait()
         state = future.state
-        value = future.result(raise_on_failure=False) if state.is_completed() else None
+        value = future.result(raise_on_failure=False) if state.is_final() else None
         outcome = outcome_from_state(item.id, state, value)
         outcomes.append(outcome)
         slots.give_back(len(pending))

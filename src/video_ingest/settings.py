@@ -23,7 +23,7 @@ class IngestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VIDEO_INGEST_", extra="ignore")
 
-    handler: str = Field("fetch", description="per-video handler: 'fetch' or 'synthetic'")
+    handler: str = Field("fetch", min_length=1, description="per-video handler: 'fetch' or 'synthetic'")
     max_inflight: int = Field(64, ge=1, le=10_000, description="in-flight task runs per batch")
     max_workers: int = Field(32, ge=1, le=512, description="threads running task runs")
     retries: int = Field(3, ge=0, le=100)

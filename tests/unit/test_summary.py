@@ -56,3 +56,26 @@ def test_a_crashed_or_cancelled_item_stays_unfinished_so_it_runs_again():
     assert ledger.record(ItemOutcome("a", ok=True, state="Completed"))
     summary = ledger.summary()  # b never got a final outcome: reported with its last state
     assert (summary.succeeded, summary.failed_ids) == (1, ["b", "c"])
+
+
+def test_a_failed_items_reason_names_its_state_attempts_and_why():
+    from video_ingest.cli import failure_reason
+
+    assert failure_reason(ItemOutcome("a", ok=False, state="Failed", detail="boom", attempts=3)) == "Failed after 3 attempts: boom"
+    assert failure_reason(ItemOutcome("a", ok=False, state="Failed", detail="not a video", attempts=1)) == "Failed after 1 attempt: not a video"
+    # a batch that never ran its items: no attempt to speak of
+    assert failure_reason(ItemOutcome("a", ok=False, state="NotRun", detail="pod did not start")) == "NotRun: pod did not start"
+
+
+def test_a_failed_items_outcome_counts_the_attempt_its_last_exception_was_marked_with():
+    from prefect.states import Completed, Failed
+
+    from video_ingest.flows import ATTEMPT_MARK, outcome_from_state
+
+    error = RuntimeError("source gone")
+    setattr(error, ATTEMPT_MARK, 3)
+    failed = outcome_from_state("a", Failed(message="source gone"), error)
+    assert (failed.ok, failed.attempts, failed.detail) == (False, 3, "source gone")
+    assert outcome_from_state("a", Failed(message="x"), RuntimeError("unmarked")).attempts == 0
+    done = outcome_from_state("a", Completed(), {"attempt": 2, "action": "ingested"})
+    assert (done.ok, done.attempts, done.detail) == (True, 2, "ingested")

@@ -2,7 +2,8 @@
 #
 #   make demo    ingest 200 synthetic videos on an embedded Prefect server
 #   make test    unit, integration and chart tests (what CI runs first)
-#   make bench   throughput with a limit of 200: the seed pattern, .map and ours
+#   make bench   throughput with a limit of 200: the seed pattern, .map and ours, and without limits
+#   make bench-ceiling   task-run events/s the Prefect server records, per server layout
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +15,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
 .PHONY: help venv lock demo test test-unit test-integration test-chart e2e ui-screenshots lint checkov chart-docs \
-	bench-deps bench bench-quick bench-bytes
+	bench-deps bench bench-quick bench-bytes bench-ceiling
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -71,15 +72,18 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 bench-deps: $(VENV)/.installed-bench ## PostgreSQL, Redis and prefect-redis for the benchmark
 
-bench: bench-deps ## Seed pattern vs .map vs ours at 2k, 5k and 20k items (~2 h on 2 cores)
+bench: bench-deps ## Seed pattern vs .map vs ours (with and without limits) at 2k, 5k and 20k items (~2 h on 2 cores)
 	$(PY) -m bench.ingest_bench --sizes 2000,5000,20000
 
 bench-bytes: bench-deps ## Real bytes: 200 videos of 1 MB over HTTP to S3 (SeaweedFS) on loopback, ours vs a plain pool
 	$(HACK)/build-seaweedfs-image.sh >/dev/null
 	$(PY) -m bench.bytes_bench --videos 200 --mb 1
 
-bench-quick: bench-deps ## The 2k case; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X
-	$(PY) -m bench.ingest_bench --sizes 2000
+bench-quick: bench-deps ## The 2k case and a 2k ceiling; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X vs_map_nolimit=R2 of_server_ceiling=F
+	$(PY) -m bench.ingest_bench --sizes 2000 --ceiling-items 2000
+
+bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's defaults and each chart layout, one line each
+	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

@@ -1,4 +1,4 @@
-"""PostgreSQL and Redis servers on loopback, for the benchmark's Prefect server.
+"""PostgreSQL and Redis servers on loopback, and the benchmark's Prefect server on them.
 
 Both come from Debian's packages (`make bench-deps` installs them). Each runs from a
 scratch directory for the length of the benchmark and is stopped at the end;
@@ -7,6 +7,7 @@ nothing is installed as a service and no system-wide data directory is touched.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -14,9 +15,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from video_ingest.prefect_api import free_port, stop_process
+from video_ingest.prefect_api import EmbeddedServer, free_port, stop_process
 
 
 class ServiceError(RuntimeError):
@@ -143,3 +146,72 @@ def _postgres_bindir() -> str:
     if not found:
         raise ServiceError("the PostgreSQL server is not installed (make bench-deps installs it)")
     return str(Path(found[-1]).parent)
+
+
+# Prefect's task run recorder writes each task run event in a transaction of its own
+# by default (batch size 1): three per item. Batched, the server keeps up with
+# thousands of items; the chart sets the same (server.services in values.yaml).
+SERVER_BATCHING = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
+@dataclass(frozen=True)
+class ServerLayout:
+    """How a benchmark's Prefect server is laid out: its database, its messaging, its
+    recorder's writes and where its background services run."""
+
+    postgres: bool = True
+    redis: bool = True
+    batching: bool = True
+    separate_services: bool = True
+
+    def describe(self) -> str:
+        return (
+            f"{'PostgreSQL' if self.postgres else 'SQLite'}, messaging {'on Redis' if self.redis else 'in memory'},"
+            f" {'batched' if self.batching else 'one-event'} recorder writes, services"
+            f" {'apart from the API, the task run recorder alone' if self.separate_services else 'in the API process'}"
+        )
+
+
+# Prefect's own defaults, and the layouts the chart offers (helm/video-ingest/values.yaml:
+# server.messaging.broker, server.services.separate; PostgreSQL and batched writes always).
+LAYOUTS = {
+    "default": ServerLayout(postgres=False, redis=False, batching=False, separate_services=False),
+    "chart-memory": ServerLayout(redis=False, separate_services=False),
+    "chart-redis": ServerLayout(separate_services=False),
+    "chart-separate": ServerLayout(),
+}
+
+
+@contextlib.contextmanager
+def running_server(layout: ServerLayout, workdir: Path) -> Iterator[EmbeddedServer]:
+    """A Prefect server laid out as `layout`, with its PostgreSQL and Redis, under `workdir`;
+    everything is stopped on the way out."""
+    if layout.separate_services and not layout.redis:
+        raise ServiceError("separate services need Redis messaging: in-memory messaging does not reach another process")
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)  # PostgreSQL runs as its own user below it
+    postgres = Postgres(workdir / "postgres") if layout.postgres else None
+    redis = Redis(workdir / "redis") if layout.redis else None
+    server = None
+    try:
+        server_env = dict(SERVER_BATCHING) if layout.batching else {}
+        if postgres:
+            postgres.start()
+        if redis:
+            redis.start()
+            server_env.update(redis_messaging_env(redis))
+        server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url if postgres else None,
+                                server_env=server_env, separate_services=layout.separate_services)
+        server.start()
+        yield server
+    finally:
+        for service in (server, redis, postgres):
+            if service:
+                service.stop()

@@ -1,4 +1,4 @@
-"""The three ways of running N no-op items that the benchmark compares.
+"""The ways of running N no-op items that the benchmark compares.
 
 Run as `python -m bench.variants VARIANT N RESULT_JSON`, one process per run, so
 each variant's peak RSS is its own. The Prefect API comes from PREFECT_API_URL and
@@ -10,8 +10,12 @@ our flow's settings from VIDEO_INGEST_* (the benchmark sets both).
   `retries=3`. Its naming bug (a `task_run_name` lambda, called with no arguments by
   Prefect 3, so nothing ran) is fixed with a name template; nothing else changes.
 * `map`: Prefect's own `.map` over the same tagged task, the same thread pool.
+* `map-nolimit`: `.map` over the same task without its tag: no limit and no
+  concurrency call at all, Prefect at its fastest.
 * `ours`: our `ingest-batch` flow with the synthetic handler, items holding slots
   of the `video-ingest` global limit leased in blocks.
+* `ours-nolimit`: the same flow; the benchmark runs it with no global limit
+  (VIDEO_INGEST_SLOT_LIMIT empty).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ def ingest_video(video_id: str) -> str:
     return video_id
 
 
+ingest_video_untagged = ingest_video.with_options(tags=[])
+
+
 @flow(name="bench-seed", task_runner=ThreadPoolTaskRunner(max_workers=THREADS), persist_result=False)
 def seed_bulk(video_ids: list[str]) -> int:
     in_flight = []
@@ -54,11 +61,20 @@ def seed_bulk(video_ids: list[str]) -> int:
     return completed
 
 
-@flow(name="bench-map", task_runner=ThreadPoolTaskRunner(max_workers=THREADS), persist_result=False)
-def map_bulk(video_ids: list[str]) -> int:
-    futures = ingest_video.map(video_ids)
+def map_and_wait(item_task, video_ids: list[str]) -> int:
+    futures = item_task.map(video_ids)
     wait(futures)
     return sum(1 for future in futures if future.state.is_completed())
+
+
+@flow(name="bench-map", task_runner=ThreadPoolTaskRunner(max_workers=THREADS), persist_result=False)
+def map_bulk(video_ids: list[str]) -> int:
+    return map_and_wait(ingest_video, video_ids)
+
+
+@flow(name="bench-map-nolimit", task_runner=ThreadPoolTaskRunner(max_workers=THREADS), persist_result=False)
+def map_bulk_nolimit(video_ids: list[str]) -> int:
+    return map_and_wait(ingest_video_untagged, video_ids)
 
 
 def run_ours(ids: list[str]):
@@ -75,10 +91,12 @@ def run_variant(variant: str, count: int) -> dict:
         state = seed_bulk(ids, return_state=True)
     elif variant == "map":
         state = map_bulk(ids, return_state=True)
-    elif variant == "ours":
+    elif variant == "map-nolimit":
+        state = map_bulk_nolimit(ids, return_state=True)
+    elif variant in ("ours", "ours-nolimit"):  # the limit is in the environment
         state = run_ours(ids)
     else:
-        raise SystemExit(f"unknown variant {variant!r}: use seed, map or ours")
+        raise SystemExit(f"unknown variant {variant!r}: use seed, map, map-nolimit, ours or ours-nolimit")
     flow_seconds = time.monotonic() - started
     from video_ingest.prefect_api import drain_client_workers
 

@@ -21,7 +21,7 @@ def test_verdict_reports_the_worst_ratio_and_the_highest_concurrency(capsys):
     ]
     assert print_verdict(rows, limit=200) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
-        "ratio_vs_seed=7.50 max_concurrent=60 limit=200 items_per_s=150.0"
+        "ratio_vs_seed=7.50 max_concurrent=60 limit=200 items_per_s=150.0 vs_map_nolimit=nan of_server_ceiling=nan"
     )
 
 

@@ -21,7 +21,7 @@ from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from video_ingest.batches import split_batches
+from video_ingest.batches import split_batches, within_parameter_budget
 from video_ingest.event_backlog import EventBacklog
 from video_ingest.handlers import PermanentItemError, build_handler
 from video_ingest.manifest import VideoItem, check_id
@@ -298,10 +298,40 @@ def bulk_video_ingest(
 ) -> State:
     """Split IDs into batches and ingest each: in-process, or as deployment runs (Jobs).
 
+    The bulk deployment's flow (a run from the UI or the API: its IDs are parameters,
+    so Prefect's 512 KB limit on a run's parameters bounds them). The CLI runs the same
+    flow with its IDs bound in-process instead (`bulk_flow_for`), any number of them.
     Options left as None come from the settings where the batches run: on a cluster,
     the chart's `ingest.*` values (the work pool's job template), read from the
     server, so a submitter on a laptop needs no settings of its own.
     """
+    return _run_bulk(items, sources, on_cluster=on_cluster, batch_size=batch_size, handler=handler,
+                     max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+
+
+def bulk_flow_for(items: list[str], sources: dict[str, str] | None):
+    """`bulk-video-ingest` for a submission in this process: `items` and `sources` are
+    bound here, not sent as the run's parameters (Prefect refuses parameters over
+    512 KB, about 35,000 IDs); the run shows how many items there are and the first
+    ones, and the batch options as `bulk_video_ingest` takes them (checked by the CLI)."""
+
+    @flow(name="bulk-video-ingest", persist_result=False, validate_parameters=True)
+    def bulk_video_ingest(item_count: int, first_items: list[str], on_cluster: bool = False, **options) -> State:
+        return _run_bulk(items, sources, on_cluster=on_cluster, **options)
+
+    return bulk_video_ingest
+
+
+def _run_bulk(
+    items: list[str],
+    sources: dict[str, str] | None,
+    on_cluster: bool,
+    batch_size: int | None = None,
+    handler: str | None = None,
+    max_inflight: int | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+) -> State:
     chosen = dict(handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
     try:
         settings = _settings()
@@ -313,6 +343,8 @@ def bulk_video_ingest(
     except SettingsError as exc:
         return Failed(message=f"bulk run rejected: {exc}")
     batches = split_batches(items, settings.batch_size)
+    if on_cluster:  # each batch is a run whose parameters carry its IDs and sources
+        batches = within_parameter_budget(batches, sources or {})
     ledger = OutcomeLedger(items)
     batch_args = {key: value for key, value in chosen.items() if value is not None}
     if on_cluster:

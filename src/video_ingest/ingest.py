@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from video_ingest.batches import PARAMETER_BUDGET, parameters_size
 from video_ingest.handlers import build_handler
 from video_ingest.manifest import Manifest, ManifestError, VideoItem
 from video_ingest.settings import IngestSettings, batch_options
 from video_ingest.summary import BatchSummary, ItemOutcome
 
 DEMO_FAULTS_EVERY = 10  # in a demo list, every 10th ID is flaky and every 25th fails
+FIRST_ITEMS_SHOWN = 20  # IDs a bulk run started here shows among its parameters (all are in its batches)
 
 
 def demo_manifest(count: int) -> Manifest:
@@ -83,14 +85,15 @@ def run(
             read_cluster_settings(settings)  # a missing deployment is one clear line, before anything starts
         if on_outcome:
             flows.progress_listeners.append(on_outcome)
-        bulk_flow = flows.bulk_video_ingest
+        bulk_flow = flows.bulk_flow_for(ids, sources or None)
         if on_start:
             bulk_flow = bulk_flow.with_options(
                 on_running=[lambda flow, flow_run, state: on_start(str(flow_run.id), flow_run.name)]
             )
         try:
             state = bulk_flow(
-                items=ids, sources=sources or None, on_cluster=on_cluster, return_state=True, **chosen,
+                item_count=len(ids), first_items=ids[:FIRST_ITEMS_SHOWN], on_cluster=on_cluster,
+                return_state=True, **chosen,
             )
         finally:
             if on_outcome:
@@ -120,9 +123,15 @@ def submit_detached(manifest: Manifest, settings: IngestSettings, deployment: st
 
     if not settings.prefect_api_url:
         raise ManifestError("submit --detach needs PREFECT_API_URL pointing at the cluster's Prefect API")
-    check_api(settings.prefect_api_url)
     ids = [item.id for item in manifest.items]
     sources = {item.id: item.source for item in manifest.items if item.source}
+    size = parameters_size(ids, sources)
+    if size > PARAMETER_BUDGET:
+        raise ManifestError(
+            f"submit --detach sends the IDs as the bulk run's parameters, which Prefect caps at 512 KB;"
+            f" these take {size // 1024} KB: submit without --detach (any number of IDs) or split the file"
+        )
+    check_api(settings.prefect_api_url)
     chosen = {key: value for key, value in (chosen or {}).items() if value is not None}
     flow_run = run_deployment(
         deployment,

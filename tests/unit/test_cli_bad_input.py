@@ -64,3 +64,13 @@ def test_unreachable_api_exits_2_with_the_url(capsys, tmp_path, monkeypatch):
     path.write_text("workPool: {name: p}\n")
     code, err = run_cli(capsys, "apply", "--config", str(path))
     assert code == 2 and err == [err[0]] and "http://127.0.0.1:9/api" in err[0] and "unreachable" in err[0]
+
+
+def test_detached_submission_too_big_for_a_runs_parameters_exits_2_saying_what_to_do(capsys, tmp_path, monkeypatch):
+    # No server is contacted (the API URL answers nothing): the size is checked first.
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    path = tmp_path / "ids.txt"
+    path.write_text("".join(f"video-{n:08d}\n" for n in range(40_000)))
+    code, err = run_cli(capsys, "submit", "--ids-file", str(path), "--detach")
+    assert code == 2 and err == [err[0]], err
+    assert "512 KB" in err[0] and "without --detach" in err[0]

@@ -69,7 +69,7 @@ def test_default_global_limit_is_the_one_items_hold_slots_of(rendered_sets) -> N
 
 def test_ingest_values_become_flow_run_environment() -> None:
     objects = render(
-        "--set", "ingest.window=500", "--set", "ingest.retries=4", "--set-json", "ingest.retryDelay=1.5",
+        "--set", "ingest.maxInflight=500", "--set", "ingest.retries=4", "--set-json", "ingest.retryDelay=1.5",
         "--set", "ingest.batchSize=250", "--set", "ingest.handler=synthetic",
         "--set", "ingest.destination=s3://archive/v", "--set", "ingest.sourceBase=https://cdn/",
         "--set", "flowRuns.env.EXTRA=yes",
@@ -179,13 +179,15 @@ def test_finished_job_ttl_null_keeps_jobs(tmp_path) -> None:
         (("--set", "image.pullPolicy=Sometimes"), "pullPolicy"),
         (("--set", "image.tag=latest"), "tag"),
         (("--set", "deployments[0].name=x", "--set", "deployments[0].flow=other"), "flow"),
-        (("--set", "ingest.window=0"), "window"),
+        (("--set", "ingest.maxInflight=0"), "maxInflight"),
+        (("--set", "ingest.window=64"), "window"),
         (("--set", "server.service.nodePort=80", "--set", "server.service.type=NodePort"), "nodePort"),
     ],
     ids=[
         "negative-pool-limit", "string-pool-limit", "fractional-pool-limit", "negative-tag-limit",
         "string-global-limit", "negative-queue-limit", "unknown-top-level-key", "unknown-worker-key",
-        "bad-pull-policy", "latest-tag", "unknown-flow", "zero-window", "node-port-out-of-range",
+        "bad-pull-policy", "latest-tag", "unknown-flow", "zero-max-inflight", "old-window-name",
+        "node-port-out-of-range",
     ],
 )
 def test_schema_refuses_bad_values_before_anything_is_applied(args, complaint) -> None:

@@ -37,7 +37,7 @@ def test_changing_only_limits_changes_the_platform_config_the_hook_applies() -> 
 
 def test_changing_flow_run_settings_leaves_the_worker_running() -> None:
     before = worker_pod_template()
-    after = worker_pod_template("--set", "ingest.window=99", "--set", "flowRuns.finishedJobTtl=60")
+    after = worker_pod_template("--set", "ingest.maxInflight=99", "--set", "flowRuns.finishedJobTtl=60")
     assert after == before
 
 

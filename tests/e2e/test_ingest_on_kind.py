@@ -327,7 +327,7 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
     ids = plain[:6] + flaky + plain[6:12] + failing + plain[12:]
     with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
         code, summary, stderr = submit(ids, tmp_path)  # batch size, window, retries: the values'
-    assert VALUES["ingest"]["batchSize"] == 4 and VALUES["ingest"]["window"] == 4
+    assert VALUES["ingest"]["batchSize"] == 4 and VALUES["ingest"]["maxInflight"] == 4
     parent = bulk_run_id(stderr)
     with prefect_client() as client:
         batches = batch_runs_of(client, parent)

@@ -33,7 +33,7 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
 {{- $i := .Values.ingest }}
 {{- $env := dict
   "VIDEO_INGEST_HANDLER" ($i.handler | toString)
-  "VIDEO_INGEST_MAX_INFLIGHT" (int64 $i.window | toString)
+  "VIDEO_INGEST_MAX_INFLIGHT" (int64 $i.maxInflight | toString)
   "VIDEO_INGEST_MAX_WORKERS" (int64 $i.maxWorkers | toString)
   "VIDEO_INGEST_RETRIES" (int64 $i.retries | toString)
   "VIDEO_INGEST_RETRY_DELAY" ($i.retryDelay | toString)

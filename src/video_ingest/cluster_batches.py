@@ -26,7 +26,7 @@ from typing import Callable
 
 from video_ingest.observer import read_task_runs_of_flow_run
 from video_ingest.settings import IngestSettings, SettingsError, settings_with_env
-from video_ingest.summary import ItemOutcome, OutcomeLedger
+from video_ingest.summary import ItemOutcome, OutcomeLedger, outcome_from_state
 
 log = logging.getLogger("video_ingest.cluster_batches")
 POLL_SECONDS = 2.0
@@ -144,14 +144,7 @@ def outcomes_from_task_runs(task_runs) -> list[ItemOutcome]:
         seen = newest.get(run.name)
         if seen is None or (run.state.timestamp or 0) >= (seen.state.timestamp or 0):
             newest[run.name] = run
-    outcomes = []
-    for item_id, run in newest.items():
-        ok = run.state.is_completed()
-        outcomes.append(
-            ItemOutcome(item_id, ok=ok, state=run.state.name or run.state.type.value,
-                        attempts=run.run_count, detail="" if ok else (run.state.message or "")[:500])
-        )
-    return outcomes
+    return [outcome_from_state(item_id, run.state, attempts=run.run_count) for item_id, run in newest.items()]
 
 
 def read_published_outcomes(client, flow_run_id) -> list[ItemOutcome] | None:

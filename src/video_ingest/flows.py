@@ -27,7 +27,7 @@ from video_ingest.handlers import PermanentItemError, build_handler
 from video_ingest.manifest import VideoItem, check_id
 from video_ingest.settings import IngestSettings, SettingsError, load_settings, with_overrides
 from video_ingest.slots import SlotLimitError, SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
-from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
+from video_ingest.summary import ATTEMPT_MARK, BatchSummary, ItemOutcome, OutcomeLedger, outcome_from_state
 from video_ingest.window import InflightWindow
 
 # Local listeners for per-item progress (the CLI's progress bar). Only in-process
@@ -51,9 +51,6 @@ def _handler(name: str):
 
 def _retry_unless_permanent(task, task_run, state: State) -> bool:
     return not isinstance(state.data, PermanentItemError)
-
-
-ATTEMPT_MARK = "video_ingest_attempt"  # on the exception an item's last attempt failed with
 
 
 @task(
@@ -88,23 +85,6 @@ def retry_delays(retries: int, first_delay: float) -> list[float]:
     if retries <= 0:
         return []
     return exponential_backoff(backoff_factor=first_delay)(retries)
-
-
-def outcome_from_state(item_id: str, state: State, value: Any = None) -> ItemOutcome:
-    """An item's outcome from its task run's final state and value (what the task returned,
-    or the exception it failed with, which process_video marks with its attempt). Pure."""
-    if state.is_completed():
-        value = value if isinstance(value, dict) else {}
-        return ItemOutcome(
-            item_id, ok=True, state=state.name or "Completed",
-            attempts=int(value.get("attempt", 0) or 0), detail=str(value.get("action", "")),
-        )
-    if not state.is_final():
-        detail = f"ended {state.name or state.type.value} without finishing"
-    else:
-        detail = (state.message or state.name or "failed")[:500]
-    attempts = getattr(value, ATTEMPT_MARK, 0) if isinstance(value, BaseException) else 0
-    return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail, attempts=attempts)
 
 
 def run_items(
@@ -360,7 +340,7 @@ def _run_bulk(
                 ledger.record(ItemOutcome.from_dict(row))
     summary = ledger.summary()
     create_markdown_artifact(markdown=summary.to_markdown("bulk-video-ingest"), description="bulk summary")
-    result = {"summary": summary.to_json(), "skipped": summary.skipped}
+    result = {"summary": summary.to_record()}
     if summary.failed:
         shown = ", ".join(summary.failed_ids[:20]) + (" ..." if summary.failed > 20 else "")
         return Failed(message=f"{summary.failed} of {summary.total} items failed: {shown}", data=result)

@@ -101,14 +101,7 @@ def run(
         data = state.result(raise_on_failure=False)
         if not isinstance(data, dict) or "summary" not in data:
             raise RuntimeError(f"bulk-video-ingest ended {state.name}: {state.message}")
-        summary_json = data["summary"]
-        summary = BatchSummary(
-            total=summary_json["total"],
-            succeeded=summary_json["succeeded"],
-            failed=summary_json["failed"],
-            failed_ids=list(summary_json["failed_ids"]),
-            skipped=int(data.get("skipped", 0)),
-        )
+        summary = BatchSummary.from_record(data["summary"])
         return RunResult(summary, str(state.state_details.flow_run_id), api_url)
 
 

@@ -10,11 +10,14 @@ counted twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 # Final states that say nothing about the item itself: its process or the API went
 # away (Crashed), or its batch was cancelled. Such an item is run again.
 RERUNNABLE_STATES = frozenset({"Crashed", "Cancelled"})
+
+# The attribute the flow puts on the exception an item's attempt failed with: its run count.
+ATTEMPT_MARK = "video_ingest_attempt"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,26 @@ class ItemOutcome:
         )
 
 
+def outcome_from_state(item_id: str, state: Any, value: Any = None, attempts: int | None = None) -> ItemOutcome:
+    """An item's outcome from its task run's state (a Prefect State): with the value its
+    task returned or the exception its last attempt raised (marked with ATTEMPT_MARK),
+    or, read back from the server, the task run's run count as `attempts`. Pure."""
+    if state.is_completed():
+        value = value if isinstance(value, dict) else {}
+        return ItemOutcome(
+            item_id, ok=True, state=state.name or "Completed",
+            attempts=attempts if attempts is not None else int(value.get("attempt", 0) or 0),
+            detail=str(value.get("action", "")),
+        )
+    if not state.is_final():
+        detail = f"ended {state.name or state.type.value} without finishing"
+    else:
+        detail = (state.message or state.name or "failed")[:500]
+    if attempts is None:
+        attempts = getattr(value, ATTEMPT_MARK, 0) if isinstance(value, BaseException) else 0
+    return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail, attempts=attempts)
+
+
 @dataclass
 class BatchSummary:
     total: int = 0
@@ -80,6 +103,15 @@ class BatchSummary:
             "failed": self.failed,
             "failed_ids": list(self.failed_ids),
         }
+
+    def to_record(self) -> dict:
+        """Every field, for a flow's result: `from_record` gives the same summary back."""
+        return {**self.to_json(), "skipped": self.skipped}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "BatchSummary":
+        return cls(total=int(record["total"]), succeeded=int(record["succeeded"]), failed=int(record["failed"]),
+                   failed_ids=list(record["failed_ids"]), skipped=int(record.get("skipped", 0)))
 
     def to_markdown(self, title: str, max_ids: int = 1000) -> str:
         lines = [

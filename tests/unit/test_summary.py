@@ -70,7 +70,7 @@ def test_a_failed_items_reason_names_its_state_attempts_and_why():
 def test_a_failed_items_outcome_counts_the_attempt_its_last_exception_was_marked_with():
     from prefect.states import Completed, Failed
 
-    from video_ingest.flows import ATTEMPT_MARK, outcome_from_state
+    from video_ingest.summary import ATTEMPT_MARK, outcome_from_state
 
     error = RuntimeError("source gone")
     setattr(error, ATTEMPT_MARK, 3)
@@ -79,3 +79,12 @@ def test_a_failed_items_outcome_counts_the_attempt_its_last_exception_was_marked
     assert outcome_from_state("a", Failed(message="x"), RuntimeError("unmarked")).attempts == 0
     done = outcome_from_state("a", Completed(), {"attempt": 2, "action": "ingested"})
     assert (done.ok, done.attempts, done.detail) == (True, 2, "ingested")
+    # read back from the server: the task run's run count
+    assert outcome_from_state("a", Failed(message="x"), attempts=4).attempts == 4
+    assert outcome_from_state("a", Completed(), attempts=1).attempts == 1
+
+
+def test_a_summary_survives_its_record_whole():
+    summary = BatchSummary(total=5, succeeded=3, failed=2, failed_ids=["b", "d"], skipped=1)
+    assert BatchSummary.from_record(summary.to_record()) == summary
+    assert set(summary.to_json()) == {"total", "succeeded", "failed", "failed_ids"}  # the CLI's contract

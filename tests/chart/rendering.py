@@ -88,6 +88,22 @@ def render_text(*args: str) -> str:
     return helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args).stdout
 
 
+def render_notes(*args: str, tmp: Path) -> str:
+    """The chart's NOTES.txt as `helm install` prints them, with no cluster: `helm
+    template` leaves NOTES out, and `helm install --dry-run=client` wants a reachable
+    cluster. A copy of the chart renders them through `tpl` in a template of its own."""
+    chart = tmp / "chart"
+    shutil.copytree(CHART, chart)
+    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "{{- $notes := tpl (.Files.Get \"notes.txt\") . }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: rendered-notes}\n"
+        "data:\n  notes: {{ $notes | quote }}\n")
+    text = helm("template", RELEASE, str(chart), "--namespace", NAMESPACE, "--show-only", "templates/zz-notes.yaml",
+                *args).stdout
+    return yaml.safe_load(text)["data"]["notes"]
+
+
 def render(*args: str) -> list[dict]:
     """The rendered objects, hooks and test pod included."""
     return [doc for doc in yaml.safe_load_all(render_text(*args)) if doc]

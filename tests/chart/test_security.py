@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .rendering import CHART, REPO, VALUE_SETS, checkov_binary, find, grants, helm, pod_specs, render, render_text
+from .rendering import CHART, REPO, VALUE_SETS, checkov_binary, find, grants, helm, pod_specs, render, render_notes, render_text
 
 CHECKOV_CONFIG = Path(__file__).with_name("checkov.yaml")
 
@@ -221,12 +221,11 @@ def test_a_named_auth_string_secret_replaces_the_generated_one(rendered_sets) ->
     assert env_of(server)["PREFECT_SERVER_API_AUTH_STRING"]["valueFrom"]["secretKeyRef"]["name"] == "prefect-basic-auth"
 
 
-def test_auth_switched_off_leaves_no_credential_anywhere_and_the_notes_warn() -> None:
+def test_auth_switched_off_leaves_no_credential_anywhere_and_the_notes_warn(tmp_path) -> None:
     text = render_text("--set", "server.auth.enabled=false")
     assert "AUTH_STRING" not in text and "api-auth" not in text
-    notes = helm("install", "video-ingest", str(CHART), "--dry-run=client", "--namespace", "video-ingest",
-                 "--set", "server.auth.enabled=false").stdout
-    assert "WARNING: server.auth.enabled is false" in notes
+    assert "WARNING: server.auth.enabled is false" in render_notes("--set", "server.auth.enabled=false", tmp=tmp_path)
+    assert "server.auth.enabled is false" not in render_notes(tmp=tmp_path / "default")
 
 
 def test_an_auth_string_secret_with_auth_switched_off_is_refused() -> None:

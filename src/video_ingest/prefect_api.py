@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -165,15 +166,17 @@ class EmbeddedServer:
         self._process, self._services = None, []
 
 
-def stop_process(process: subprocess.Popen | None, grace: float) -> None:
-    """Terminate a child process, killing it if it is still there after `grace` seconds."""
-    if process is None or process.poll() is not None:
+def stop_process(process: subprocess.Popen | None, grace: float, group: bool = False) -> None:
+    """Terminate a child process (with `group`, its whole process group: one started
+    with start_new_session), killing it if it is still there after `grace` seconds."""
+    if process is None or (process.poll() is not None and not group):
         return
-    process.terminate()
+    send = (lambda sig: os.killpg(process.pid, sig)) if group else process.send_signal
+    send(signal.SIGTERM)
     try:
         process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        process.kill()
+        send(signal.SIGKILL)
         process.wait()
 
 

@@ -64,25 +64,26 @@ def test_every_pod_of_the_chart_has_exactly_one_policy_by_default(rendered_sets)
             assert len(selecting) == 1, f"{set_name}: {what} is selected by {selecting}"
 
 
+def egress_beyond_dns_and_api(policy: dict) -> list[dict]:
+    """A client pod's policy: no ingress; egress to DNS, then to the API; the rest returned."""
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy
+    dns, api, *rest = policy["egress"]
+    assert dns["ports"] == DNS_PORTS
+    assert api == {"to": [peer("server", "video-ingest")], "ports": API_PORTS}
+    return rest
+
+
 def test_disabled_renders_no_policy() -> None:
     assert not policies(render("--set", "networkPolicy.enabled=false"))
 
 
 def test_flow_run_pods_accept_nothing_and_reach_only_dns_the_api_and_data_endpoints(rendered_sets) -> None:
-    policy = policy_of(rendered_sets["network-policy"], "flow-run")
-    assert policy["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy
-    dns, api, data = policy["egress"]
-    assert dns["ports"] == DNS_PORTS
-    assert api == {"to": [peer("server", "video-ingest")], "ports": API_PORTS}
+    (data,) = egress_beyond_dns_and_api(policy_of(rendered_sets["network-policy"], "flow-run"))
     assert data["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
 
 
 def test_worker_accepts_nothing_and_reaches_dns_the_api_and_the_kubernetes_api(rendered_sets) -> None:
-    default = policy_of(rendered_sets["default"], "worker")
-    assert default["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in default
-    dns, api, kubernetes = default["egress"]
-    assert dns["ports"] == DNS_PORTS
-    assert api == {"to": [peer("server", "video-ingest")], "ports": API_PORTS}
+    (kubernetes,) = egress_beyond_dns_and_api(policy_of(rendered_sets["default"], "worker"))
     assert kubernetes == {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
                           "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
     narrowed = policy_of(rendered_sets["network-policy"], "worker")["egress"][2]

@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from video_ingest.prefect_api import EmbeddedServer
+from video_ingest.prefect_api import EmbeddedServer, stop_process
 
 
 def pytest_collection_modifyitems(items):
@@ -93,17 +92,6 @@ def batch_pool_with_worker(client, name: str, env: dict, pool_env: dict | None =
     try:
         yield f"ingest-batch/{name}"
     finally:
-        stop_process_group(worker)
-
-
-def stop_process_group(process: subprocess.Popen, grace: float = 30) -> None:
-    """SIGTERM to the process and its children, then SIGKILL after `grace` seconds: a
-    stand-in worker slow to shut down (seen once in CI, under load) must not fail a
-    test whose checks are done, nor outlive it."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        print(f"{process.args[:6]} still running {grace:.0f}s after SIGTERM: killed", file=sys.stderr)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        # the worker and its flow-run subprocesses; SIGKILL after 30 s, so a stand-in
+        # worker slow to shut down (seen once in CI, under load) fails no test
+        stop_process(worker, 30, group=True)

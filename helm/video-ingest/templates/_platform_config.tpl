@@ -68,7 +68,7 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
 
 {{/*
 The platform config `video-ingest apply` reconciles (see
-src/video_ingest/platform_config.py): built from values as one dict and
+src/video_ingest/platform/config.py): built from values as one dict and
 written with toYaml, so numbers and nulls keep their types.
 */}}
 {{- define "video-ingest.platformConfig" -}}
@@ -81,8 +81,9 @@ written with toYaml, so numbers and nulls keep their types.
 {{- end }}
 {{- $_ := set $resources $kind $q }}
 {{- end }}
-{{- $volumes := list (dict "name" "tmp" "emptyDir" (dict "sizeLimit" $fr.tmpSizeLimit)) (dict "name" "prefect-home" "emptyDir" (dict "sizeLimit" "64Mi")) }}
-{{- $mounts := list (dict "name" "tmp" "mountPath" "/tmp") (dict "name" "prefect-home" "mountPath" "/home/app/.prefect") }}
+{{- /* the same scratch volumes as every other pod of ours (_pod.tpl), as data */}}
+{{- $volumes := include "video-ingest.scratchVolumes" (dict "tmp" $fr.tmpSizeLimit "prefectHome" "64Mi") | fromYamlArray }}
+{{- $mounts := include "video-ingest.scratchVolumeMounts" (dict) | fromYamlArray }}
 {{- $pullSecrets := concat .Values.image.pullSecrets $fr.imagePullSecrets | uniq }}
 {{- /* On the Jobs and their pods; the chart's labels win over flowRuns.labels,
 so the cleanup hook's selector always finds them. */}}

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.local_services import Postgres, Redis, ServiceError, _wait_for_port, redis_messaging_env
-from video_ingest.prefect_api import EmbeddedServer, stop_process
+from video_ingest.prefect_api.connection import EmbeddedServer, stop_process
 
 BUCKET = "bench"
 
@@ -142,8 +142,8 @@ def make_sources(folder: Path, count: int, megabytes: float) -> tuple[list[str],
 
 
 def run_plain(names: list[str], base: str, destination: str, threads: int) -> float:
-    from video_ingest.handlers.fetch import FetchHandler
-    from video_ingest.manifest import VideoItem
+    from video_ingest.ingestion.handlers.fetch import FetchHandler
+    from video_ingest.ingestion.manifest import VideoItem
 
     handler = FetchHandler(source_base=base, destination=destination)
     started = time.monotonic()

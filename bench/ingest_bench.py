@@ -59,7 +59,7 @@ from bench.local_services import ServerLayout, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
 from bench.server_ceiling import EVENTS_PER_ITEM, format_ceiling, measure_ceiling
 from bench.server_readback import DropCounter, settle
-from video_ingest.observer import max_concurrent, read_task_runs_of_flow_run, task_run_intervals
+from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_of_flow_run, task_run_intervals
 
 LIMIT_NAME = "video-ingest"
 TAG_LIMIT_NAME = f"tag:{LIMIT_NAME}"

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from video_ingest.prefect_api import EmbeddedServer, free_port, stop_process
+from video_ingest.prefect_api.connection import EmbeddedServer, free_port, stop_process
 
 
 class ServiceError(RuntimeError):

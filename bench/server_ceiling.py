@@ -48,7 +48,7 @@ import httpx
 from bench.local_services import LAYOUTS, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
 from bench.server_readback import DropCounter, settle
-from video_ingest.prefect_api import drain_client_workers
+from video_ingest.prefect_api.connection import drain_client_workers
 
 EVENTS_PER_ITEM = 3
 

@@ -78,7 +78,7 @@ def map_bulk_nolimit(video_ids: list[str]) -> int:
 
 
 def run_ours(ids: list[str]):
-    from video_ingest.flows import ingest_batch
+    from video_ingest.ingestion.flows import ingest_batch
 
     return ingest_batch(items=ids, return_state=True)
 
@@ -98,7 +98,7 @@ def run_variant(variant: str, count: int) -> dict:
     else:
         raise SystemExit(f"unknown variant {variant!r}: use seed, map, map-nolimit, ours or ours-nolimit")
     flow_seconds = time.monotonic() - started
-    from video_ingest.prefect_api import drain_client_workers
+    from video_ingest.prefect_api.connection import drain_client_workers
 
     # The task runs' states reach the server as events: an item is not observable
     # until they are sent, so the time to send them counts.

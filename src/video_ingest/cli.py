@@ -24,10 +24,10 @@ class UsageError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from video_ingest.manifest import ManifestError
-    from video_ingest.platform_config import ConfigError
-    from video_ingest.prefect_api import ApiUnreachable
-    from video_ingest.reconcile import ApplyError
+    from video_ingest.ingestion.manifest import ManifestError
+    from video_ingest.platform.config import ConfigError
+    from video_ingest.platform.reconcile import ApplyError
+    from video_ingest.prefect_api.connection import ApiUnreachable
     from video_ingest.settings import SettingsError
 
     return (UsageError, ManifestError, ConfigError, ApiUnreachable, SettingsError, ApplyError)
@@ -129,29 +129,35 @@ def _quiet_prefect(debug: bool) -> None:
                 handler.setLevel(logging.CRITICAL)
 
 
-def _chosen(args: argparse.Namespace) -> dict:
-    """The batch options set on the command line, and only those."""
-    from video_ingest.handlers import handler_names
+def _chosen(args: argparse.Namespace):
+    """The batch options set on the command line, and only those (a BatchOptions)."""
+    from video_ingest.ingestion.handlers import handler_names
+    from video_ingest.ingestion.request import BatchOptions
 
     handler = args.handler or ("synthetic" if args.demo is not None else None)
     if handler is not None and handler not in handler_names():
         raise UsageError(f"--handler: unknown handler {handler!r} (known: {', '.join(handler_names())})")
-    from video_ingest.settings import BATCH_OPTIONS
-
-    chosen = {name: getattr(args, name) for name in BATCH_OPTIONS} | {"handler": handler}
-    return {key: value for key, value in chosen.items() if value is not None}
+    return BatchOptions(**{name: getattr(args, name) for name in BatchOptions.names() if name != "handler"},
+                        handler=handler)
 
 
-def _ingest_settings(chosen: dict):
+def _ingest_settings(chosen):
     """Local settings with the command line's options; bad flag values fail here."""
     from video_ingest.settings import load_settings
 
-    return load_settings(**chosen)
+    return load_settings(**chosen.chosen())
+
+
+def _request(args: argparse.Namespace, chosen):
+    """The submission: the ID file's items (or the demo's) with the options chosen."""
+    from video_ingest.ingestion.request import IngestRequest
+
+    return IngestRequest.of(_manifest(args).items, chosen)
 
 
 def _manifest(args: argparse.Namespace):
-    from video_ingest.ingest import demo_manifest
-    from video_ingest.manifest import read_manifest
+    from video_ingest.ingestion.manifest import read_manifest
+    from video_ingest.ingestion.submission import demo_manifest
 
     manifest = demo_manifest(args.demo) if args.demo is not None else read_manifest(args.ids_file)
     if manifest.duplicates:
@@ -197,25 +203,25 @@ def _report(summary, args: argparse.Namespace, reasons: dict[str, str] | None = 
 
 
 def cmd_run(args: argparse.Namespace, on_cluster: bool = False) -> int:
-    from video_ingest.ingest import run
+    from video_ingest.ingestion.submission import run
 
     chosen = _chosen(args)
     settings = _ingest_settings(chosen)
     if on_cluster and not settings.prefect_api_url:
         raise UsageError("submit runs batches on the cluster: set PREFECT_API_URL to its Prefect API")
-    manifest = _manifest(args)
+    request = _request(args, chosen)
     if args.failed_out and not args.failed_out.parent.exists():
         raise UsageError(f"--failed-out: folder {args.failed_out.parent} does not exist")
     _quiet_prefect(args.debug)
-    progress = ProgressReporter(len(manifest.items))
-    result = run(manifest, settings, chosen, on_cluster=on_cluster, on_outcome=progress,
+    progress = ProgressReporter(len(request.items))
+    result = run(request, settings, on_cluster=on_cluster, on_outcome=progress,
                  on_start=lambda flow_run_id, name: _print_run_link(settings, flow_run_id, name))
     return _report(result.summary, args, progress.reasons)
 
 
 def _print_run_link(settings, flow_run_id: str, name: str) -> str | None:
     """The run's page in the Prefect UI, on stderr (stdout stays the summary), or None."""
-    from video_ingest.ui_links import flow_run_url
+    from video_ingest.prefect_api.ui_links import flow_run_url
 
     link = flow_run_url(settings.prefect_api_url, flow_run_id)
     if link:
@@ -225,13 +231,13 @@ def _print_run_link(settings, flow_run_id: str, name: str) -> str | None:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Only what the command line sets is sent; the cluster's `ingest.*` values supply the rest."""
-    from video_ingest.ingest import submit_detached
+    from video_ingest.ingestion.submission import submit_detached
 
     if not args.detach:
         return cmd_run(args, on_cluster=True)
     chosen = _chosen(args)
     settings = _ingest_settings(chosen)
-    flow_run_id = submit_detached(_manifest(args), settings, args.deployment, chosen)
+    flow_run_id = submit_detached(_request(args, chosen), settings, args.deployment)
     print(f"video-ingest: started bulk run {flow_run_id}", file=sys.stderr)
     link = _print_run_link(settings, flow_run_id, flow_run_id)
     print(json.dumps({"flow_run_id": flow_run_id, "ui_url": link}) if args.json else flow_run_id)
@@ -239,8 +245,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from video_ingest.platform_config import load_config
-    from video_ingest.reconcile import apply
+    from video_ingest.platform.config import load_config
+    from video_ingest.platform.reconcile import apply
     from video_ingest.settings import load_settings
 
     config = load_config(args.config)
@@ -254,9 +260,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from video_ingest.platform_config import load_config
+    from video_ingest.platform.config import load_config
+    from video_ingest.platform.status import format_status, read_status
     from video_ingest.settings import load_settings
-    from video_ingest.status import format_status, read_status
 
     config = load_config(args.config) if args.config else None
     settings = load_settings()
@@ -266,7 +272,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_reap_jobs(args: argparse.Namespace) -> int:
-    from video_ingest.job_reaper import run_forever
+    from video_ingest.platform.job_reaper import run_forever
 
     if args.every <= 0:
         raise UsageError("--every must be more than 0 seconds")

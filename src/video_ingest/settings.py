@@ -70,16 +70,6 @@ class IngestSettings(BaseSettings):
 
 ENV_PREFIX = "VIDEO_INGEST_"
 
-# The settings a submitter may choose per run (CLI flags, flow parameters); the
-# flows take every one left unset from the settings where the batches run.
-BATCH_OPTIONS = ("handler", "max_inflight", "retries", "retry_delay", "batch_size")
-
-
-def batch_options(settings: IngestSettings) -> dict:
-    """The per-run options as `settings` holds them. Pure."""
-    return {name: getattr(settings, name) for name in BATCH_OPTIONS}
-
-
 def settings_with_env(base: IngestSettings, env: dict[str, str]) -> IngestSettings:
     """`base` with the `VIDEO_INGEST_*` variables of `env` applied on top. Pure.
 

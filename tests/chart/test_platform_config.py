@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 from prefect.utilities.templating import apply_values
 
-from video_ingest.platform_config import parse_config
-from video_ingest.reconcile import build_base_job_template, default_job_template
+from video_ingest.platform.config import parse_config
+from video_ingest.platform.reconcile import build_base_job_template, default_job_template
 
 from .rendering import CHART, VALUE_SETS, helm, platform_config, render
 

@@ -12,7 +12,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .rendering import CHART, REPO, VALUE_SETS, checkov_binary, find, grants, helm, pod_specs, render, render_notes, render_text
+from .rendering import (
+    CHART,
+    REPO,
+    VALUE_SETS,
+    checkov_binary,
+    find,
+    grants,
+    helm,
+    pod_specs,
+    render,
+    render_notes,
+    render_text,
+)
 
 CHECKOV_CONFIG = Path(__file__).with_name("checkov.yaml")
 

@@ -1,12 +1,12 @@
 """server.services.separate: the in-chart server's API without its services, and
 the services in a Deployment of their own, the task run recorder in a container
 apart from the rest. The containers' service settings are checked against
-video_ingest.server_services, whose lists the unit tier checks against Prefect.
+video_ingest.prefect_api.services, whose lists the unit tier checks against Prefect.
 """
 
 from __future__ import annotations
 
-from video_ingest import server_services
+from video_ingest.prefect_api import services as server_services
 
 from .rendering import CHART, find, helm
 

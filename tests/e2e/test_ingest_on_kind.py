@@ -47,7 +47,7 @@ from kind_release import (
 )
 from reachability import can_connect
 
-from video_ingest.observer import max_concurrent, read_task_runs_named
+from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_named
 
 NAMESPACE = "video-ingest-e2e"
 RELEASE = "vi"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from video_ingest.prefect_api import EmbeddedServer, stop_process
+from video_ingest.prefect_api.connection import EmbeddedServer, stop_process
 
 
 def pytest_collection_modifyitems(items):
@@ -72,17 +72,16 @@ def batch_pool_with_worker(client, name: str, env: dict, pool_env: dict | None =
     deployment on it, and Prefect's process worker running each batch as a subprocess:
     the stand-in for the Kubernetes pool and its Jobs. Yields the deployment's name."""
     from prefect.client.schemas.actions import WorkPoolCreate
-
-    from video_ingest.reconcile import parameter_schemas
-
     from prefect.workers.process import ProcessWorker
+
+    from video_ingest.platform.reconcile import parameter_schemas
 
     template = ProcessWorker.get_default_base_job_template()
     template["variables"]["properties"]["env"]["default"] = dict(pool_env or {})
     client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
     flow_id = client.create_flow_from_name("ingest-batch")
     client.create_deployment(
-        flow_id=flow_id, name=name, entrypoint="video_ingest.flows:ingest_batch", work_pool_name=name,
+        flow_id=flow_id, name=name, entrypoint="video_ingest.ingestion.flows:ingest_batch", work_pool_name=name,
         parameter_openapi_schema=parameter_schemas()["ingest-batch"], pull_steps=[],
     )
     worker = subprocess.Popen(

@@ -9,7 +9,7 @@ import os
 import pytest
 from conftest import video_ingest, write_ids
 
-from video_ingest.prefect_api import EmbeddedServer
+from video_ingest.prefect_api.connection import EmbeddedServer
 
 AUTH = "admin:s3cret-for-tests"
 

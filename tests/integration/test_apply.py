@@ -39,7 +39,7 @@ def test_second_apply_changes_nothing_and_server_shows_the_limits(api_env, clien
     api_limit = client.read_global_concurrency_limit_by_name(f"{unique}-api")
     assert (api_limit.limit, api_limit.slot_decay_per_second) == (5, 1.5)
     deployment = client.read_deployment_by_name(f"ingest-batch/{unique}-batch")
-    assert deployment.entrypoint == "video_ingest.flows:ingest_batch" and deployment.work_pool_name == unique
+    assert deployment.entrypoint == "video_ingest.ingestion.flows:ingest_batch" and deployment.work_pool_name == unique
 
 
 def test_dry_run_prints_the_change_and_changes_nothing(api_env, client, tmp_path, unique):

@@ -3,7 +3,7 @@
 from prefect import flow
 from prefect.states import Completed, Running
 
-from video_ingest.cluster_batches import FINAL_STATE_TYPES, read_flow_runs_among
+from video_ingest.ingestion.cluster_batches import FINAL_STATE_TYPES, read_flow_runs_among
 
 
 def test_poll_reads_every_finished_batch_among_more_than_200_and_no_running_one(client, unique):

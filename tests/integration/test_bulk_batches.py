@@ -3,8 +3,9 @@
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from video_ingest.ingest import run
-from video_ingest.manifest import Manifest, VideoItem
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.ingestion.request import IngestRequest
+from video_ingest.ingestion.submission import run
 from video_ingest.settings import load_settings
 
 
@@ -14,7 +15,7 @@ def test_bulk_run_makes_one_child_flow_run_per_batch(prefect_server, client, uni
     settings = load_settings(handler="synthetic", batch_size=5, retries=0, retry_delay=0)
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
         settings = settings.model_copy(update={"prefect_api_url": prefect_server.url})
-        result = run(Manifest(items), settings)
+        result = run(IngestRequest.of(items), settings)
 
     assert result.summary.to_json() == {"total": 13, "succeeded": 12, "failed": 1, "failed_ids": [f"{unique}-x#fail"]}
     children = client.read_flow_runs(

@@ -5,7 +5,7 @@ import sys
 
 from conftest import write_ids
 
-from video_ingest.observer import max_concurrent, read_task_runs_named, task_run_intervals
+from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_named, task_run_intervals
 
 
 def start_run(ids_path, env, *extra):

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from prefect import flow
 from prefect.states import Cancelled, Pending
 
-from video_ingest.cluster_batches import NOT_STARTED
-from video_ingest.job_reaper import FLOW_RUN_LABEL, reap_once
+from video_ingest.ingestion.cluster_batches import NOT_STARTED
+from video_ingest.platform.job_reaper import FLOW_RUN_LABEL, reap_once
 
 
 class JobsStandIn:

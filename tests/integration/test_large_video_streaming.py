@@ -19,8 +19,8 @@ RSS_LIMIT_MB = 300
 # getrusage's ru_maxrss, which a child inherits from the (large) test process.
 CHILD = r"""
 import json, sys
-from video_ingest.handlers.fetch import FetchHandler
-from video_ingest.manifest import VideoItem
+from video_ingest.ingestion.handlers.fetch import FetchHandler
+from video_ingest.ingestion.manifest import VideoItem
 result = FetchHandler(source_base=sys.argv[1], destination=sys.argv[2]).process(VideoItem("huge.mkv"), 1)
 peak_kb = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 print(json.dumps({"action": result.action, "sha256": result.checksum, "bytes": result.size, "max_rss_kb": peak_kb}))

@@ -5,7 +5,7 @@ import os
 
 from conftest import video_ingest, write_ids
 
-from video_ingest.observer import read_task_runs_named
+from video_ingest.prefect_api.observer import read_task_runs_named
 
 
 def last_json(stdout: str) -> dict:

@@ -10,7 +10,7 @@ from conftest import batch_pool_with_worker, video_ingest, write_ids
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-from video_ingest.reconcile import parameter_schemas
+from video_ingest.platform.reconcile import parameter_schemas
 
 LINK_MARK = " in the Prefect UI: "
 
@@ -47,7 +47,7 @@ def test_detached_submit_and_status_link_the_bulk_run_under_the_prefect_ui_url_s
     client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     client.create_deployment(
         flow_id=client.create_flow_from_name("bulk-video-ingest"), name=unique,
-        entrypoint="video_ingest.flows:bulk_video_ingest", work_pool_name=pool,
+        entrypoint="video_ingest.ingestion.flows:bulk_video_ingest", work_pool_name=pool,
         parameter_openapi_schema=parameter_schemas()["bulk-video-ingest"], pull_steps=[],
     )
     env = {**api_env, "PREFECT_UI_URL": "https://prefect.example.org/"}

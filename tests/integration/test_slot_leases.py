@@ -14,8 +14,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-from video_ingest.prefect_api import EmbeddedServer
-from video_ingest.slots import LeasedSlots, SlotLimitError, open_item_slots
+from video_ingest.ingestion.slots import LeasedSlots, SlotLimitError, item_slots
+from video_ingest.prefect_api.connection import EmbeddedServer
 
 
 @pytest.fixture
@@ -103,10 +103,12 @@ def test_limit_lowered_below_the_block_then_paused_then_raised_makes_items_wait_
 
 def test_a_named_limit_that_does_not_exist_or_is_inactive_is_an_error_not_unlimited(api, unique):
     with pytest.raises(SlotLimitError, match="does not exist"):
-        open_item_slots(unique, cap=4, block=2, lease_seconds=60)
+        with item_slots(unique, cap=4, block=2, lease_seconds=60):
+            pass
     api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=4, active=False))
     with pytest.raises(SlotLimitError, match="inactive"):
-        open_item_slots(unique, cap=4, block=2, lease_seconds=60)
+        with item_slots(unique, cap=4, block=2, lease_seconds=60):
+            pass
 
 
 def test_a_limit_deleted_mid_run_makes_items_wait(api, unique):

@@ -12,7 +12,7 @@ import math
 from conftest import batch_pool_with_worker, video_ingest, write_ids
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
-from video_ingest.observer import read_task_runs_named
+from video_ingest.prefect_api.observer import read_task_runs_named
 
 
 def test_submit_with_no_options_runs_with_the_clusters_handler_batch_size_and_retries(

@@ -5,7 +5,7 @@ ceiling counts what the server recorded."""
 import pytest
 
 from bench.ingest_bench import LIMIT_NAME, TAG_LIMIT_NAME, Row, limits_of, parse_args, verdict_line
-from bench.local_services import LAYOUTS, ServiceError, ServerLayout, running_server
+from bench.local_services import LAYOUTS, ServerLayout, ServiceError, running_server
 from bench.server_ceiling import CeilingResult, format_ceiling
 from bench.server_ceiling import parse_args as parse_ceiling_args
 

@@ -8,7 +8,7 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled, Completed, Pending, Running
 
-from video_ingest.cluster_batches import (
+from video_ingest.ingestion.cluster_batches import (
     NOT_STARTED,
     cluster_env,
     given_up,
@@ -92,7 +92,7 @@ def test_items_that_never_ran_fail_with_how_their_batch_ended():
 
 
 def test_leftovers_rerun_whole_then_split_on_the_last_attempt_so_a_pod_killer_fails_alone():
-    from video_ingest.cluster_batches import LAST_ATTEMPT_PARTS, rerun_groups
+    from video_ingest.ingestion.cluster_batches import LAST_ATTEMPT_PARTS, rerun_groups
 
     leftovers = [f"v{n}" for n in range(5)]
     assert rerun_groups(leftovers, next_attempt=2, attempts=3) == [leftovers]
@@ -114,7 +114,7 @@ def _status_error(status: int, body: bytes, content_type: str = "application/jso
 def test_poll_waits_through_connection_failures_5xx_and_answers_not_from_the_prefect_api():
     import httpx
 
-    from video_ingest.cluster_batches import _api_unavailable
+    from video_ingest.ingestion.cluster_batches import _api_unavailable
 
     request = httpx.Request("GET", "http://127.0.0.1:4200/api/health")
     assert _api_unavailable(httpx.ConnectError("refused", request=request))
@@ -125,7 +125,7 @@ def test_poll_waits_through_connection_failures_5xx_and_answers_not_from_the_pre
 
 
 def test_poll_stops_on_the_prefect_apis_own_client_errors():
-    from video_ingest.cluster_batches import _api_unavailable
+    from video_ingest.ingestion.cluster_batches import _api_unavailable
 
     assert not _api_unavailable(_status_error(401, b'{"exception_message": "Unauthorized"}'))
     assert not _api_unavailable(_status_error(422, b'{"detail": [{"msg": "bad"}]}'))

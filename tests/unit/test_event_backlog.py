@@ -4,11 +4,11 @@ import concurrent.futures
 
 from prefect.states import Completed
 
-from video_ingest.event_backlog import EventBacklog
-from video_ingest.flows import run_items
-from video_ingest.manifest import VideoItem
-from video_ingest.slots import UnlimitedSlots
-from video_ingest.window import InflightWindow
+from video_ingest.ingestion.event_backlog import EventBacklog
+from video_ingest.ingestion.flows import run_items
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.ingestion.slots import UnlimitedSlots
+from video_ingest.ingestion.window import InflightWindow
 
 
 class Clock:

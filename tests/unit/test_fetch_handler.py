@@ -8,9 +8,9 @@ import json
 import pytest
 
 from tests.videos import make_test_set, make_video, serving
-from video_ingest.handlers import PermanentItemError
-from video_ingest.handlers.fetch import CHUNK, FetchHandler
-from video_ingest.manifest import VideoItem
+from video_ingest.ingestion.handlers import PermanentItemError
+from video_ingest.ingestion.handlers.fetch import CHUNK, FetchHandler
+from video_ingest.ingestion.manifest import VideoItem
 
 ALL_SCHEMES = ("http", "https", "s3", "file")
 

@@ -6,8 +6,8 @@ from uuid import uuid4
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled, Completed, Pending, Running
 
-from video_ingest.cluster_batches import NOT_STARTED
-from video_ingest.job_reaper import JobView, given_up_among, jobs_to_delete
+from video_ingest.ingestion.cluster_batches import NOT_STARTED
+from video_ingest.platform.job_reaper import JobView, given_up_among, jobs_to_delete
 
 
 def run(state):

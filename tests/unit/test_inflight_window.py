@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from video_ingest.window import InflightWindow
+from video_ingest.ingestion.window import InflightWindow
 
 
 def test_finished_futures_come_back_in_finishing_order():

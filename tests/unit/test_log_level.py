@@ -3,7 +3,7 @@ wherever a flow reads its settings."""
 
 import logging
 
-from video_ingest import flows
+from video_ingest.ingestion import flows
 
 
 def test_the_settings_log_level_applies_to_the_packages_loggers(monkeypatch):
@@ -12,9 +12,9 @@ def test_the_settings_log_level_applies_to_the_packages_loggers(monkeypatch):
     try:
         monkeypatch.setenv("VIDEO_INGEST_LOG_LEVEL", "DEBUG")
         flows._settings()
-        assert logging.getLogger("video_ingest.cluster_batches").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("video_ingest.ingestion.cluster_batches").isEnabledFor(logging.DEBUG)
         monkeypatch.setenv("VIDEO_INGEST_LOG_LEVEL", "ERROR")
         flows._settings()
-        assert not logging.getLogger("video_ingest.slots").isEnabledFor(logging.WARNING)
+        assert not logging.getLogger("video_ingest.ingestion.slots").isEnabledFor(logging.WARNING)
     finally:
         package.setLevel(before)

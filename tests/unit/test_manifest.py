@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from video_ingest.manifest import ManifestError, VideoItem, parse_manifest, read_manifest
+from video_ingest.ingestion.manifest import ManifestError, VideoItem, parse_manifest, read_manifest
 
 
 def write(tmp_path: Path, name: str, data: bytes | str) -> Path:

@@ -1,6 +1,6 @@
 import pytest
 
-from video_ingest.platform_config import ConfigError, load_config, parse_config
+from video_ingest.platform.config import ConfigError, load_config, parse_config
 
 VALID = {
     "workPool": {

@@ -2,8 +2,8 @@ import copy
 
 import pytest
 
-from video_ingest.platform_config import parse_config
-from video_ingest.reconcile import ServerState, build_base_job_template, default_job_template, plan_changes
+from video_ingest.platform.config import parse_config
+from video_ingest.platform.reconcile import ServerState, build_base_job_template, default_job_template, plan_changes
 
 SCHEMAS = {"ingest-batch": {"title": "p"}, "bulk-video-ingest": {"title": "p"}}
 CONFIG = {
@@ -33,20 +33,38 @@ def default_template():
 
 
 def state_matching(config, default_template) -> ServerState:
-    """What the server holds after a successful apply of `config`."""
-    from video_ingest.reconcile import desired_deployment
-
+    """What the server holds after a successful apply of `config`: what the plan for an
+    empty server sends, stored as sent (the server's own fields beside it), not rebuilt
+    with the functions that compute what is wanted."""
+    sent = {(c.kind, c.name): c.payload for c in plan_changes(config, ServerState(), default_template, SCHEMAS)}
+    pool = sent[("work pool", config.work_pool.name)]
+    queues = {"default": {"id": "q-default", "concurrency_limit": None, "priority": 1, "description": None}}
+    for (kind, _), payload in sent.items():
+        if kind == "work queue":
+            queues[payload["name"]] = {"id": f"q-{payload['name']}", **{k: v for k, v in payload.items() if k != "name"}}
     return ServerState(
-        pool={"type": "kubernetes", "description": None, "concurrency_limit": config.work_pool.concurrency_limit,
-              "base_job_template": build_base_job_template(default_template, config.work_pool.job_template)},
-        queues={q.name: {"id": q.name, "concurrency_limit": q.concurrency_limit, "priority": q.priority,
-                         "description": None} for q in config.work_pool.queues},
-        tag_limits={t: {"limit": v, "slot_decay_per_second": 0.0, "active": True}
-                    for t, v in config.concurrency_limits.tags.items() if v is not None},
-        global_limits={n: {"limit": g.limit, "slot_decay_per_second": g.slot_decay_per_second, "active": g.active}
-                       for n, g in config.concurrency_limits.global_.items() if g is not None},
-        deployments={f"{d.flow}/{d.name}": desired_deployment(config, d, SCHEMAS[d.flow]) for d in config.deployments},
+        pool={**pool, "id": "pool-id", "status": "READY"},
+        queues=queues,
+        tag_limits={p["name"].removeprefix("tag:"): {"limit": p["limit"], "active": True}
+                    for (kind, _), p in sent.items() if kind == "tag limit"},
+        global_limits={p["name"]: {k: v for k, v in p.items() if k != "name"}
+                       for (kind, _), p in sent.items() if kind == "global limit"},
+        deployments={name: {k: v for k, v in p.items() if k not in ("flow", "name")}
+                     for (kind, name), p in sent.items() if kind == "deployment"},
     )
+
+
+def test_a_created_deployment_is_sent_what_the_config_says(default_template):
+    (create,) = [c for c in plan_changes(parse_config(CONFIG), ServerState(), default_template, SCHEMAS)
+                 if c.kind == "deployment"]
+    assert create.payload == {
+        "flow": "ingest-batch", "name": "ingest-batch",
+        "entrypoint": "video_ingest.ingestion.flows:ingest_batch", "work_pool_name": "pool",
+        "work_queue_name": "default", "parameters": {}, "job_variables": {}, "tags": [],
+        "description": create.payload["description"], "concurrency_limit": None,
+        "parameter_openapi_schema": {"title": "p"}, "pull_steps": [],
+    }
+    assert create.payload["description"]
 
 
 def test_empty_server_gets_everything_created(default_template):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from video_ingest import server_services
+from video_ingest.prefect_api import services as server_services
 
 ENABLED_SERVICES = """
 import json

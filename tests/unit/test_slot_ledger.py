@@ -1,6 +1,6 @@
 import pytest
 
-from video_ingest.slots import Lease, SlotLedger
+from video_ingest.ingestion.slots import Lease, SlotLedger
 
 
 def test_no_slot_can_be_taken_before_a_lease():

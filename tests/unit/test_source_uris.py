@@ -2,7 +2,7 @@
 
 import pytest
 
-from video_ingest.handlers.sources import parse_schemes, redact_text, redact_uri, scheme_of, source_problem
+from video_ingest.ingestion.handlers.sources import parse_schemes, redact_text, redact_uri, scheme_of, source_problem
 
 
 @pytest.mark.parametrize("uri, scheme", [("https://h/a.mp4", "https"), ("S3://b/k", "s3"), ("/data/a.mp4", "file"),

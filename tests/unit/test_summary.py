@@ -1,7 +1,7 @@
 import pytest
 
-from video_ingest.batches import split_batches
-from video_ingest.summary import BatchSummary, ItemOutcome, OutcomeLedger
+from video_ingest.ingestion.batches import split_batches
+from video_ingest.ingestion.summary import BatchSummary, ItemOutcome, OutcomeLedger
 
 
 def test_summary_counts_only_completed_items_as_succeeded():
@@ -70,7 +70,7 @@ def test_a_failed_items_reason_names_its_state_attempts_and_why():
 def test_a_failed_items_outcome_counts_the_attempt_its_last_exception_was_marked_with():
     from prefect.states import Completed, Failed
 
-    from video_ingest.summary import ATTEMPT_MARK, outcome_from_state
+    from video_ingest.ingestion.summary import ATTEMPT_MARK, outcome_from_state
 
     error = RuntimeError("source gone")
     setattr(error, ATTEMPT_MARK, 3)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from video_ingest.handlers import PermanentItemError
-from video_ingest.handlers.synthetic import SyntheticFailure, SyntheticHandler, parse_directives
-from video_ingest.manifest import VideoItem
+from video_ingest.ingestion.handlers import PermanentItemError
+from video_ingest.ingestion.handlers.synthetic import SyntheticFailure, SyntheticHandler, parse_directives
+from video_ingest.ingestion.manifest import VideoItem
 
 
 def test_flaky_item_fails_its_first_k_attempts_then_succeeds():
@@ -55,7 +55,7 @@ def test_two_attempts_that_both_did_the_work_leave_two_attempt_lines(tmp_path):
 
 
 def test_mem_holds_that_much_resident_memory_while_it_works():
-    from video_ingest.handlers.synthetic import _hold_memory
+    from video_ingest.ingestion.handlers.synthetic import _hold_memory
 
     def resident_mib() -> float:
         status = open("/proc/self/status").read()

@@ -1,7 +1,7 @@
 """The Prefect UI links that `submit` and `status` print: where Prefect itself would link."""
 
-from video_ingest.status import format_status
-from video_ingest.ui_links import flow_run_url, ui_url
+from video_ingest.platform.status import format_status
+from video_ingest.prefect_api.ui_links import flow_run_url, ui_url
 
 RUN_ID = "5b0c64f5-3f0e-4d43-8d8a-6f1f1b7f0a11"
 

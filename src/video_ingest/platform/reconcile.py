@@ -18,7 +18,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from video_ingest.platform_config import ConfigError, DeploymentConfig, JobTemplateConfig, PlatformConfig
+from video_ingest.platform.config import ConfigError, DeploymentConfig, JobTemplateConfig, PlatformConfig
 from video_ingest.settings import IngestSettings
 
 FLOW_RUN_COMPONENT_LABEL = {"app.kubernetes.io/component": "flow-run"}
@@ -256,7 +256,7 @@ def default_job_template() -> dict:
 def parameter_schemas() -> dict[str, dict]:
     from prefect.utilities.callables import parameter_schema
 
-    from video_ingest import flows
+    from video_ingest.ingestion import flows
 
     return {
         "ingest-batch": parameter_schema(flows.ingest_batch.fn).model_dump_for_openapi(),
@@ -404,7 +404,7 @@ def apply(config: PlatformConfig, settings: IngestSettings, dry_run: bool = Fals
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from video_ingest.prefect_api import ApiUnreachable, check_api
+    from video_ingest.prefect_api.connection import ApiUnreachable, check_api
 
     if not settings.prefect_api_url:
         raise ApiUnreachable("apply needs PREFECT_API_URL: the Prefect server to configure")

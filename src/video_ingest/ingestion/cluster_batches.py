@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from video_ingest.observer import read_task_runs_of_flow_run
+from video_ingest.ingestion.request import IngestRequest
+from video_ingest.ingestion.summary import ItemOutcome, OutcomeLedger, outcome_from_state
+from video_ingest.prefect_api.observer import read_task_runs_of_flow_run
 from video_ingest.settings import IngestSettings, SettingsError, settings_with_env
-from video_ingest.summary import ItemOutcome, OutcomeLedger, outcome_from_state
 
-log = logging.getLogger("video_ingest.cluster_batches")
+log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 RUNNING_CHECK_SECONDS = 15.0
 API_OUTAGE_SECONDS = 600.0
@@ -43,10 +44,20 @@ FINAL_STATE_TYPES = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
 @dataclass
 class BatchRun:
     index: int
-    ids: list[str]
+    request: IngestRequest  # its items and options, as its run's parameters carry them
     attempt: int
     part: int | None = None  # which of the runs a last attempt split the leftovers into
     running_since: float | None = None  # monotonic time first seen Running
+
+    @property
+    def ids(self) -> list[str]:
+        return self.request.ids
+
+    def rerun(self, ids: list[str], part: int | None) -> "BatchRun":
+        """The next run of this batch, for the items `ids` (in this batch's order)."""
+        wanted = set(ids)
+        items = [item for item in self.request.items if item.id in wanted]
+        return BatchRun(self.index, self.request.with_items(items), self.attempt + 1, part)
 
 
 def cluster_env(base_job_template: dict, job_variables: dict | None) -> dict[str, str]:
@@ -166,9 +177,7 @@ def read_published_outcomes(client, flow_run_id) -> list[ItemOutcome] | None:
 
 
 def run_batches_as_deployments(
-    batches: list[list[str]],
-    sources: dict[str, str],
-    batch_args: dict,
+    batches: list[IngestRequest],
     ledger: OutcomeLedger,
     settings: IngestSettings,
     notify: Callable[[ItemOutcome], None] | None = None,
@@ -187,11 +196,7 @@ def run_batches_as_deployments(
         suffix += f"-part{batch.part:02d}" if batch.part is not None else ""
         flow_run = run_deployment(
             settings.batch_deployment,
-            parameters={
-                "items": batch.ids,
-                "sources": {i: sources[i] for i in batch.ids if i in sources} or None,
-                **{key: value for key, value in batch_args.items() if value is not None},
-            },
+            parameters=batch.request.parameters(),
             flow_run_name=f"{prefix}-batch-{batch.index:04d}{suffix}",
             timeout=0,
         )
@@ -226,7 +231,7 @@ def run_batches_as_deployments(
             )
             groups = rerun_groups(unfinished, batch.attempt + 1, settings.batch_attempts)
             for part, group in enumerate(groups):
-                start(BatchRun(batch.index, group, batch.attempt + 1, part if len(groups) > 1 else None))
+                start(batch.rerun(group, part if len(groups) > 1 else None))
         else:
             log.error("batch %d: %d item(s) still unfinished after %d runs", batch.index, len(unfinished), batch.attempt)
             never_ran = [item_id for item_id in unfinished if not ledger.attempted(item_id)]
@@ -234,8 +239,8 @@ def run_batches_as_deployments(
                 if ledger.record(outcome) and notify:
                     notify(outcome)
 
-    for index, ids in enumerate(batches):
-        start(BatchRun(index, ids, attempt=1))
+    for index, request in enumerate(batches):
+        start(BatchRun(index, request, attempt=1))
     with get_client(sync_client=True) as client:
         last_running_check = 0.0
         api_away_since: float | None = None

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import httpx
 
-from video_ingest import server_services
+from video_ingest.prefect_api import services
 
 STARTUP_TIMEOUT_SECONDS = 90.0
 
@@ -83,7 +83,7 @@ class EmbeddedServer:
     `database_url` and `server_env` (Prefect server settings, e.g. its messaging
     broker) let the benchmark run the same server on PostgreSQL and Redis.
     `separate_services` runs the server's background services in processes of their
-    own, the task run recorder apart from the rest (see server_services), as the
+    own, the task run recorder apart from the rest (see services.py), as the
     chart's `server.services.separate` does; it needs messaging that reaches other
     processes (Redis in `server_env`).
     """
@@ -130,7 +130,7 @@ class EmbeddedServer:
                 sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--lifespan", "on",
             ],
-            {**env, **server_services.WEBSERVER_ONLY} if self.separate_services else env, self.log_path,
+            {**env, **services.WEBSERVER_ONLY} if self.separate_services else env, self.log_path,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -149,8 +149,8 @@ class EmbeddedServer:
     def _start_services(self, env: dict[str, str]) -> None:
         command = [sys.executable, "-m", "prefect", "server", "services", "start"]
         self._services = [
-            _spawn(command, {**env, **server_services.task_run_recorder_env()}, self.recorder_log_path),
-            _spawn(command, {**env, **server_services.other_services_env()}, self.services_log_path),
+            _spawn(command, {**env, **services.task_run_recorder_env()}, self.recorder_log_path),
+            _spawn(command, {**env, **services.other_services_env()}, self.services_log_path),
         ]
 
     @property

@@ -36,8 +36,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 FLOW_ENTRYPOINTS = {
-    "ingest-batch": "video_ingest.flows:ingest_batch",
-    "bulk-video-ingest": "video_ingest.flows:bulk_video_ingest",
+    "ingest-batch": "video_ingest.ingestion.flows:ingest_batch",
+    "bulk-video-ingest": "video_ingest.ingestion.flows:bulk_video_ingest",
 }
 
 FLOW_DESCRIPTIONS = {

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Callable
 
-log = logging.getLogger("video_ingest.event_backlog")
+log = logging.getLogger(__name__)
 
 
 def unsent_prefect_events() -> int:

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from video_ingest.cluster_batches import is_give_up, pages
+from video_ingest.ingestion.cluster_batches import is_give_up, pages
 
-log = logging.getLogger("video_ingest.job_reaper")
+log = logging.getLogger(__name__)
 
 FLOW_RUN_LABEL = "prefect.io/flow-run-id"
 
@@ -66,7 +66,8 @@ def reap_once(batch_api, prefect_client, namespace: str, selector: str) -> list[
 def run_forever(namespace: str, selector: str, every: float, heartbeat: Path | None = None) -> None:
     """Reap every `every` seconds; a failed pass is logged and tried again. After each
     pass `heartbeat` is touched: the container's probes read its age."""
-    from kubernetes import client as kube, config
+    from kubernetes import client as kube
+    from kubernetes import config
     from prefect.client.orchestration import get_client
 
     config.load_incluster_config()

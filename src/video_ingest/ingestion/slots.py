@@ -18,11 +18,12 @@ import contextvars
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Iterator, Protocol
 from uuid import UUID
 
-log = logging.getLogger("video_ingest.slots")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -409,62 +410,38 @@ class LeasedSlots:
         return None
 
 
-def open_item_slots(name: str | None, cap: int, block: int, lease_seconds: float, holder=None) -> SlotSource:
-    """LeasedSlots of the named global limit; UnlimitedSlots when `name` is empty.
+@contextmanager
+def item_slots(name: str | None, cap: int, block: int, lease_seconds: float, holder=None) -> Iterator[SlotSource]:
+    """LeasedSlots of the named global limit, given back and their client closed on
+    exit; UnlimitedSlots when `name` is empty.
 
-    A named limit that is missing or inactive on the server raises SlotLimitError:
-    items never run unlimited by accident (a typo, a deleted limit).
+    A named limit that is missing or inactive on the server raises SlotLimitError on
+    entry: items never run unlimited by accident (a typo, a deleted limit).
     """
     if not name:
-        return UnlimitedSlots()
+        yield UnlimitedSlots()
+        return
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    client = get_client(sync_client=True)
-    client.__enter__()
-    try:
-        limit = client.read_global_concurrency_limit_by_name(name)
-    except ObjectNotFound:
-        client.__exit__(None, None, None)
-        raise SlotLimitError(
-            f"global concurrency limit {name!r} does not exist on the server"
-            " (create it, or set the slot limit setting empty to run items without one)"
-        ) from None
-    except BaseException:
-        client.__exit__(None, None, None)
-        raise
-    if not limit.active:
-        client.__exit__(None, None, None)
-        raise SlotLimitError(f"global concurrency limit {name!r} is inactive on the server")
-    # The block starts no larger than the limit; if the limit changes later, a refused
-    # lease (422) is simply tried again smaller.
-    block = max(1, min(block, limit.limit)) if limit.limit > 0 else max(1, block)
-    return _ClosingSlots(client, LeasedSlots(
-        client, name, cap=max(1, cap), block=block, lease_seconds=lease_seconds, holder=holder,
-    ))
-
-
-class _ClosingSlots:
-    """LeasedSlots that also closes the client they were opened with."""
-
-    def __init__(self, client, slots: LeasedSlots):
-        self._client, self.slots = client, slots
-
-    @property
-    def retry_after(self) -> float:
-        return self.slots.retry_after
-
-    def try_take(self, still_to_submit: int) -> bool:
-        return self.slots.try_take(still_to_submit)
-
-    def give_back(self, still_to_submit: int) -> None:
-        self.slots.give_back(still_to_submit)
-
-    def close(self) -> None:
+    with get_client(sync_client=True) as client:
         try:
-            self.slots.close()
+            limit = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            raise SlotLimitError(
+                f"global concurrency limit {name!r} does not exist on the server"
+                " (create it, or set the slot limit setting empty to run items without one)"
+            ) from None
+        if not limit.active:
+            raise SlotLimitError(f"global concurrency limit {name!r} is inactive on the server")
+        # The block starts no larger than the limit; if the limit changes later, a refused
+        # lease (422) is simply tried again smaller.
+        block = max(1, min(block, limit.limit)) if limit.limit > 0 else max(1, block)
+        slots = LeasedSlots(client, name, cap=max(1, cap), block=block, lease_seconds=lease_seconds, holder=holder)
+        try:
+            yield slots
         finally:
-            self._client.__exit__(None, None, None)
+            slots.close()
 
 
 def wait_briefly(seconds: float) -> None:

@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from video_ingest.handlers.base import HandlerResult, PermanentItemError, register
-from video_ingest.manifest import VideoItem
+from video_ingest.ingestion.handlers.base import HandlerResult, PermanentItemError
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.settings import IngestSettings
 
 
 class SyntheticFailure(RuntimeError):
@@ -114,6 +115,5 @@ def _hold_memory(mebibytes: int) -> bytearray:
     return bytearray(mebibytes << 20)
 
 
-@register("synthetic")
-def _build(settings) -> SyntheticHandler:
+def from_settings(settings: IngestSettings) -> SyntheticHandler:
     return SyntheticHandler(default_ms=settings.synthetic_ms, destination=settings.destination)

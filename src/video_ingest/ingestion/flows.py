@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from contextlib import ExitStack
 from typing import Any, Callable
 
 from prefect import flow, get_run_logger, task
@@ -21,18 +22,18 @@ from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from video_ingest.batches import split_batches, within_parameter_budget
-from video_ingest.event_backlog import EventBacklog
-from video_ingest.handlers import PermanentItemError, build_handler
-from video_ingest.manifest import VideoItem, check_id
-from video_ingest.settings import IngestSettings, SettingsError, load_settings, with_overrides
-from video_ingest.slots import SlotLimitError, SlotSource, UnlimitedSlots, open_item_slots, wait_briefly
-from video_ingest.summary import ATTEMPT_MARK, BatchSummary, ItemOutcome, OutcomeLedger, outcome_from_state
-from video_ingest.window import InflightWindow
+from video_ingest.ingestion.batches import PARAMETER_BUDGET
+from video_ingest.ingestion.event_backlog import EventBacklog
+from video_ingest.ingestion.handlers import PermanentItemError, build_handler, item_problem
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.ingestion.request import IngestRequest
+from video_ingest.ingestion.slots import SlotLimitError, SlotSource, item_slots, wait_briefly
+from video_ingest.ingestion.summary import ATTEMPT_MARK, BatchSummary, ItemOutcome, OutcomeLedger, outcome_from_state
+from video_ingest.ingestion.window import InflightWindow
+from video_ingest.settings import IngestSettings, SettingsError, load_settings
 
-# Local listeners for per-item progress (the CLI's progress bar). Only in-process
-# runs call them; batches running as Kubernetes Jobs report through the API.
-progress_listeners: list[Callable[[ItemOutcome], None]] = []
+# Told of each item's final outcome (the CLI's progress bar), or None.
+OutcomeListener = Callable[[ItemOutcome], None] | None
 
 
 def _settings() -> IngestSettings:
@@ -70,7 +71,7 @@ def process_video(item_id: str, source: str | None, handler: str) -> dict[str, A
     item = VideoItem(item_id, source)
     chosen = _handler(handler)
     try:
-        problem = check_id(item_id) or chosen.check(item)
+        problem = item_problem(item, chosen)
         if problem:
             raise PermanentItemError(problem)
         result = chosen.process(item, attempt)
@@ -140,40 +141,46 @@ def run_items(
     return outcomes
 
 
-@flow(
-    name="ingest-batch",
-    task_runner=ThreadPoolTaskRunner(max_workers=_settings().max_workers),
-    persist_result=False,
-    validate_parameters=True,
-)
-def ingest_batch(
-    items: list[str],
-    sources: dict[str, str] | None = None,
-    handler: str | None = None,
-    max_inflight: int | None = None,
-    retries: int | None = None,
-    retry_delay: float | None = None,
-) -> State:
-    """Ingest one batch: one `process-video` task run per ID; Failed if any item failed.
+def batch_flow(on_outcome: OutcomeListener = None):
+    """The `ingest-batch` flow, telling `on_outcome` of each item's final outcome."""
 
-    Options left as None come from the settings where the batch runs (on a cluster,
-    the chart's `ingest.*` values in the pod's environment).
-    """
-    logger = get_run_logger()
-    sources = sources or {}
-    try:
-        settings = with_overrides(
-            _settings(), source="batch parameter",
-            handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay,
+    @flow(name="ingest-batch", persist_result=False, validate_parameters=True)
+    def ingest_batch(
+        items: list[str],
+        sources: dict[str, str] | None = None,
+        handler: str | None = None,
+        max_inflight: int | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+    ) -> State:
+        """Ingest one batch: one `process-video` task run per ID; Failed if any item failed.
+
+        Options left as None come from the settings where the batch runs (on a cluster,
+        the chart's `ingest.*` values in the pod's environment).
+        """
+        request = IngestRequest.from_parameters(
+            items, sources, handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay,
         )
+        return _run_batch(request, on_outcome)
+
+    return ingest_batch
+
+
+# The batch deployment's flow (`video_ingest.ingestion.flows:ingest_batch`).
+ingest_batch = batch_flow()
+
+
+def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
+    logger = get_run_logger()
+    try:
+        settings = request.options.applied_to(_settings(), source="batch parameter")
         handler_name = settings.handler
         _handler(handler_name)
     except (SettingsError, ValueError) as exc:
-        return _rejected_batch(items, str(exc))
+        return _rejected_batch(request.ids, str(exc))
     retries, retry_delay = settings.retries, settings.retry_delay
     # No wider than the threads: a wider window would hold slots for items that only wait.
     window = InflightWindow(min(settings.max_inflight, settings.max_workers))
-    video_items = [VideoItem(item_id, sources.get(item_id)) for item_id in items]
 
     item_task = process_video.with_options(
         retries=retries,
@@ -185,23 +192,25 @@ def ingest_batch(
     if _given_up(flow_run.id):
         logger.warning("the bulk run gave this batch run up before its pod started; its items run in another")
         return Cancelled(message="given up by its bulk run before it started: ran nothing")
-    try:
-        slots = _open_slots(settings, window.limit, flow_run.id)
-    except SlotLimitError as exc:
-        return _rejected_batch(items, str(exc))
     backlog = EventBacklog(settings.max_unsent_events)
     started = time.monotonic()
-    try:
+    with ExitStack() as held:
+        try:
+            slots = held.enter_context(_item_slots(settings, window.limit, flow_run.id))
+        except SlotLimitError as exc:
+            return _rejected_batch(request.ids, str(exc))
+        # The item threads, sized by the settings where the batch runs (read now, not at import).
+        threads = held.enter_context(ThreadPoolTaskRunner(max_workers=settings.max_workers))
         outcomes = run_items(
-            video_items,
-            submit=lambda item: item_task.submit(item.id, item.source, handler_name),
+            list(request.items),
+            submit=lambda item: threads.submit(
+                item_task, parameters={"item_id": item.id, "source": item.source, "handler": handler_name}
+            ),
             window=window,
             slots=slots,
-            on_outcome=_notify,
+            on_outcome=on_outcome or (lambda outcome: None),
             events_backlogged=backlog.too_high,
         )
-    finally:
-        slots.close()
     summary = BatchSummary.from_outcomes(outcomes)
     elapsed = time.monotonic() - started
     logger.info(
@@ -221,7 +230,7 @@ def ingest_batch(
 def _given_up(flow_run_id) -> bool:
     from prefect.client.orchestration import get_client
 
-    from video_ingest.cluster_batches import given_up
+    from video_ingest.ingestion.cluster_batches import given_up
 
     with get_client(sync_client=True) as client:
         return given_up(client.read_flow_run_states(flow_run_id))
@@ -236,23 +245,16 @@ def _rejected_batch(items: list[str], reason: str) -> State:
     return Failed(message=f"batch rejected: {reason}", data=result)
 
 
-def _open_slots(settings: IngestSettings, cap: int, flow_run_id) -> SlotSource:
+def _item_slots(settings: IngestSettings, cap: int, flow_run_id):
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
-    if not settings.slot_limit:
-        return UnlimitedSlots()
-    return open_item_slots(
+    return item_slots(
         settings.slot_limit,
         cap=cap,
         block=settings.slot_block,
         lease_seconds=settings.slot_lease_seconds,
         holder=ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id),
     )
-
-
-def _notify(outcome: ItemOutcome) -> None:
-    for listener in list(progress_listeners):
-        listener(outcome)
 
 
 def _publish(summary: BatchSummary, outcomes: list[ItemOutcome], title: str) -> None:
@@ -280,61 +282,52 @@ def bulk_video_ingest(
 
     The bulk deployment's flow (a run from the UI or the API: its IDs are parameters,
     so Prefect's 512 KB limit on a run's parameters bounds them). The CLI runs the same
-    flow with its IDs bound in-process instead (`bulk_flow_for`), any number of them.
+    flow with its request bound in-process instead (`bulk_flow_for`), any number of IDs.
     Options left as None come from the settings where the batches run: on a cluster,
     the chart's `ingest.*` values (the work pool's job template), read from the
     server, so a submitter on a laptop needs no settings of its own.
     """
-    return _run_bulk(items, sources, on_cluster=on_cluster, batch_size=batch_size, handler=handler,
-                     max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+    request = IngestRequest.from_parameters(
+        items, sources, batch_size=batch_size, handler=handler, max_inflight=max_inflight,
+        retries=retries, retry_delay=retry_delay,
+    )
+    return _run_bulk(request, on_cluster=on_cluster, on_outcome=None)
 
 
-def bulk_flow_for(items: list[str], sources: dict[str, str] | None):
-    """`bulk-video-ingest` for a submission in this process: `items` and `sources` are
-    bound here, not sent as the run's parameters (Prefect refuses parameters over
-    512 KB, about 35,000 IDs); the run shows how many items there are and the first
-    ones, and the batch options as `bulk_video_ingest` takes them (checked by the CLI)."""
+def bulk_flow_for(request: IngestRequest, on_outcome: OutcomeListener = None):
+    """`bulk-video-ingest` for a submission in this process: `request` is bound here,
+    not sent as the run's parameters (Prefect refuses parameters over 512 KB, about
+    35,000 IDs); the run shows how many items there are, the first ones and the
+    options set. `on_outcome` hears of every item's final outcome."""
 
     @flow(name="bulk-video-ingest", persist_result=False, validate_parameters=True)
-    def bulk_video_ingest(item_count: int, first_items: list[str], on_cluster: bool = False, **options) -> State:
-        return _run_bulk(items, sources, on_cluster=on_cluster, **options)
+    def bulk_video_ingest(item_count: int, first_items: list[str], options: dict, on_cluster: bool = False) -> State:
+        return _run_bulk(request, on_cluster=on_cluster, on_outcome=on_outcome)
 
     return bulk_video_ingest
 
 
-def _run_bulk(
-    items: list[str],
-    sources: dict[str, str] | None,
-    on_cluster: bool,
-    batch_size: int | None = None,
-    handler: str | None = None,
-    max_inflight: int | None = None,
-    retries: int | None = None,
-    retry_delay: float | None = None,
-) -> State:
-    chosen = dict(handler=handler, max_inflight=max_inflight, retries=retries, retry_delay=retry_delay)
+def _run_bulk(request: IngestRequest, on_cluster: bool, on_outcome: OutcomeListener) -> State:
     try:
         settings = _settings()
         if on_cluster:
-            from video_ingest.cluster_batches import read_cluster_settings
+            from video_ingest.ingestion.cluster_batches import read_cluster_settings
 
             settings = read_cluster_settings(settings)
-        settings = with_overrides(settings, source="bulk parameter", batch_size=batch_size, **chosen)
+        settings = request.options.applied_to(settings, source="bulk parameter")
     except SettingsError as exc:
         return Failed(message=f"bulk run rejected: {exc}")
-    batches = split_batches(items, settings.batch_size)
-    if on_cluster:  # each batch is a run whose parameters carry its IDs and sources
-        batches = within_parameter_budget(batches, sources or {})
-    ledger = OutcomeLedger(items)
-    batch_args = {key: value for key, value in chosen.items() if value is not None}
+    # On a cluster each batch is a run whose parameters carry its IDs and sources.
+    batches = request.batches(settings.batch_size, budget=PARAMETER_BUDGET if on_cluster else None)
+    ledger = OutcomeLedger(request.ids)
     if on_cluster:
-        from video_ingest.cluster_batches import run_batches_as_deployments
+        from video_ingest.ingestion.cluster_batches import run_batches_as_deployments
 
-        run_batches_as_deployments(batches, sources or {}, batch_args, ledger, settings, notify=_notify)
+        run_batches_as_deployments(batches, ledger, settings, notify=on_outcome)
     else:
+        ingest_here = batch_flow(on_outcome)
         for batch in batches:
-            batch_sources = {i: sources[i] for i in batch if i in sources} if sources else None
-            state = ingest_batch(items=batch, sources=batch_sources, return_state=True, **batch_args)
+            state = ingest_here(**batch.parameters(), return_state=True)
             data = state.result(raise_on_failure=False) if state.is_final() else None
             for row in (data or {}).get("outcomes", []) if isinstance(data, dict) else []:
                 ledger.record(ItemOutcome.from_dict(row))

@@ -30,10 +30,17 @@ from datetime import datetime, timezone
 
 import fsspec
 
-from video_ingest.handlers.base import HandlerResult, PermanentItemError, register
-from video_ingest.handlers.probe import NotAVideo, ProbeTimeout, probe_video
-from video_ingest.handlers.sources import DEFAULT_SCHEMES, parse_schemes, redact_text, redact_uri, source_problem
-from video_ingest.manifest import VideoItem
+from video_ingest.ingestion.handlers.base import HandlerResult, PermanentItemError
+from video_ingest.ingestion.handlers.probe import NotAVideo, ProbeTimeout, probe_video
+from video_ingest.ingestion.handlers.sources import (
+    DEFAULT_SCHEMES,
+    parse_schemes,
+    redact_text,
+    redact_uri,
+    source_problem,
+)
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.settings import IngestSettings
 
 CHUNK = 1 << 20  # bytes read and hashed at a time
 WRITE_BLOCK = 8 << 20  # S3 multipart part size (S3's minimum is 5 MiB)
@@ -175,8 +182,7 @@ def _extension(source: str) -> str:
     return extension if _EXTENSION.fullmatch(extension) else ""
 
 
-@register("fetch")
-def _build(settings) -> FetchHandler:
+def from_settings(settings: IngestSettings) -> FetchHandler:
     return FetchHandler(
         source_base=settings.source_base,
         destination=settings.destination,

@@ -7,7 +7,7 @@ the submitter's machine, in no work pool, and is what a person follows.
 
 from __future__ import annotations
 
-from video_ingest.platform_config import PlatformConfig
+from video_ingest.platform.config import PlatformConfig
 from video_ingest.settings import IngestSettings
 
 IN_FLIGHT_STATES = ["SCHEDULED", "PENDING", "RUNNING", "CANCELLING"]
@@ -28,9 +28,9 @@ def read_status(settings: IngestSettings, config: PlatformConfig | None = None, 
     from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from video_ingest.flows import bulk_video_ingest
-    from video_ingest.prefect_api import ApiUnreachable, check_api
-    from video_ingest.ui_links import flow_run_url, ui_url
+    from video_ingest.ingestion.flows import bulk_video_ingest
+    from video_ingest.prefect_api.connection import ApiUnreachable, check_api
+    from video_ingest.prefect_api.ui_links import flow_run_url, ui_url
 
     if not settings.prefect_api_url:
         raise ApiUnreachable("status needs PREFECT_API_URL: the Prefect server to read")

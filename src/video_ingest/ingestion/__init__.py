@@ -1,0 +1,1 @@
+"""Running items: the ID list, the flows, batches, slots, handlers and summaries."""

@@ -1,0 +1,1 @@
+"""Reconciling the platform: the config file, `apply`, `status` and the Job reaper."""

@@ -121,6 +121,25 @@ def wait_for_free_slots(timeout: float = 120) -> dict[str, int]:
             time.sleep(2)
 
 
+def print_figures(scenario: str, **figures) -> None:
+    """One line per fault scenario with what it measured (CI prints passed tests' output,
+    `-rP`): the README's table of fault scenarios quotes these lines."""
+    print(f"FIGURES {scenario}: " + ", ".join(f"{name}={value}" for name, value in figures.items()), flush=True)
+
+
+def batch_figures(stderr: str) -> dict:
+    """How many batch runs the bulk run made, and how many of them were reruns."""
+    with prefect_client() as client:
+        batches = batch_runs_of(client, bulk_run_id(stderr))
+    return {"batch_runs": len(batches), "reruns": sum("-rerun" in run.name for run in batches)}
+
+
+def timed_free_slots() -> tuple[dict[str, int], float]:
+    began = time.monotonic()
+    used = wait_for_free_slots()
+    return used, round(time.monotonic() - began, 1)
+
+
 def completed_items(prefix: str, at_least: int = 1, timeout: float = 300) -> bool:
     """Wait until the server has `at_least` task runs named `prefix...` Completed.
     Calls that fail while the API is away (a fault in progress) are retried."""
@@ -447,6 +466,7 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
     ids = [f"lost-{n:02d}#ms=3000" for n in range(12)]
     env_flags = ("--batch-size", "6", "--max-inflight", "2")
     submitter = ThreadPoolExecutor(max_workers=1)
+    began = time.monotonic()
     result = submitter.submit(submit, ids, tmp_path, *env_flags)
     # Kill mid-batch, judged by Prefect rather than by a clock: as soon as the server has
     # a first item Completed, every running batch pod has items left (6 items, 2 at a
@@ -465,9 +485,12 @@ def test_deleted_job_pod_reruns_its_batch_and_every_item_is_done_once(release, k
             time.sleep(0.5)
     assert victims, "no flow-run pod was running when the first item completed"
     code, summary, stderr = result.result(timeout=900)
+    took = round(time.monotonic() - began, 1)
     submitter.shutdown()
     assert code == 0, stderr
     assert summary == {"total": 12, "succeeded": 12, "failed": 0, "failed_ids": []}
+    print_figures("flow-run pods deleted", items=len(ids), pods_deleted=len(victims), run_seconds=took,
+                  succeeded=summary["succeeded"], **batch_figures(stderr))
     # exactly once: one working attempt per item, from the append-only attempt records
     assert working_attempts(kind_cluster, "lost-") == {i.split("#")[0]: 1 for i in ids}
     # and the lost batch really ran again: a rerun flow run, or Prefect rescheduling the same one
@@ -488,21 +511,30 @@ def run_through_faults(kind_cluster, tmp_path, prefix: str, count: int, faults: 
     ids = [f"{prefix}-{n:02d}#ms=2500" for n in range(count)]
     with JobPodWatch(kind_cluster.context, NAMESPACE) as pods:
         submitter = ThreadPoolExecutor(max_workers=1)
+        began = time.monotonic()
         result = submitter.submit(submit, ids, tmp_path)
         for done_before, selector in faults:
             assert completed_items(f"{prefix}-", at_least=done_before), f"fewer than {done_before} done before {selector}"
             kubectl("delete", "pod", "-l", selector, "--wait=false")
         code, summary, stderr = result.result(timeout=1200)
+        took = round(time.monotonic() - began, 1)
         submitter.shutdown()
     assert code == 0, stderr
     assert summary == {"total": count, "succeeded": count, "failed": 0, "failed_ids": []}
-    assert working_attempts(kind_cluster, f"{prefix}-") == {i.split("#")[0]: 1 for i in ids}
-    assert max_concurrent(pods.intervals) <= POOL_LIMIT
+    attempts = working_attempts(kind_cluster, f"{prefix}-")
     with prefect_client() as client:
         runs = [run for run in read_task_runs_named(client, f"{prefix}-", expected=count)
                 if run.start_time and run.end_time and run.state and run.state.is_completed()]
+    slots_left, freed_after = timed_free_slots()
+    print_figures(prefix, faults="+".join(sel.split("=")[1] for _, sel in faults), items=count, run_seconds=took,
+                  succeeded=summary["succeeded"], working_attempts=sum(attempts.values()),
+                  max_job_pods=f"{max_concurrent(pods.intervals)}/{POOL_LIMIT}",
+                  max_tagged_runs=f"{max_concurrent([(run.start_time, run.end_time) for run in runs])}/{TAG_LIMIT}",
+                  slots_free_after_s=freed_after, **batch_figures(stderr))
+    assert attempts == {i.split("#")[0]: 1 for i in ids}
+    assert max_concurrent(pods.intervals) <= POOL_LIMIT
     assert max_concurrent([(run.start_time, run.end_time) for run in runs]) <= TAG_LIMIT
-    assert wait_for_free_slots() == dict.fromkeys(slots_in_use_names(), 0)
+    assert slots_left == dict.fromkeys(slots_in_use_names(), 0)
     return ids
 
 
@@ -553,6 +585,8 @@ def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_
         began = time.monotonic()
         code, summary, stderr = submit(ids, tmp_path)
         took = time.monotonic() - began
+        print_figures("unschedulable", items=len(ids), start_timeout_s=start_timeout, batch_attempts=attempts,
+                      run_seconds=round(took, 1), failed=summary.get("failed"), **batch_figures(stderr))
         assert code == 1, stderr
         assert summary["failed_ids"] == ids and summary["succeeded"] == 0, summary
         assert "did not start within 20s" in stderr, stderr[-3000:]
@@ -592,7 +626,10 @@ def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_onc
     attempt, and only the big one is reported failed. No slot is left taken."""
     big = "oom-big#mem=1500,ms=1000"
     others = [f"oom-{n}#ms=2000" for n in range(3)]
+    began = time.monotonic()
     code, summary, stderr = submit([big, *others], tmp_path)  # one batch (ingest.batchSize 4)
+    print_figures("out of memory", items=1 + len(others), run_seconds=round(time.monotonic() - began, 1),
+                  succeeded=summary.get("succeeded"), failed=summary.get("failed"), **batch_figures(stderr))
     assert code == 1, stderr
     assert (summary["succeeded"], summary["failed_ids"]) == (3, [big]), summary
     assert working_attempts(kind_cluster, "oom-") == {item.split("#")[0]: 1 for item in others}
@@ -624,6 +661,12 @@ def test_limit_paused_at_zero_mid_run_holds_new_items_until_raised(release, kind
     assert summary == {"total": 12, "succeeded": 12, "failed": 0, "failed_ids": []}
     with prefect_client() as client:
         runs = read_task_runs_named(client, "pause-", expected=len(ids))
+    resumed = min((run.start_time for run in runs if run.start_time and run.start_time > raised_at), default=None)
+    print_figures("limit paused at 0", items=len(ids), paused_s=round((raised_at - paused_at).total_seconds()),
+                  first_start_after_raise_s=round((resumed - raised_at).total_seconds(), 1) if resumed else None,
+                  started_while_paused=sum(1 for run in runs
+                                           if run.start_time and quiet_from < run.start_time < raised_at),
+                  succeeded=summary["succeeded"])
     started_while_paused = [run.name for run in runs if run.start_time and quiet_from < run.start_time < raised_at]
     assert not started_while_paused, f"items started while the limit was 0: {started_while_paused}"
     assert any(run.start_time and run.start_time > raised_at for run in runs), "the pause never held an item back"

@@ -1,7 +1,9 @@
 """The ways of running N no-op items that the benchmark compares.
 
-Run as `python -m bench.variants VARIANT N RESULT_JSON`, one process per run, so
-each variant's peak RSS is its own. The Prefect API comes from PREFECT_API_URL and
+Run as `python -m bench.variants VARIANT N RESULT_JSON [PREFIX [MS]]`, one
+process per run, so each variant's peak RSS is its own; PREFIX names the items
+(several runs at once need their own) and MS gives ours' synthetic items that many
+ms of work. The Prefect API comes from PREFECT_API_URL and
 our flow's settings from VIDEO_INGEST_* (the benchmark sets both).
 
 * `seed`: the pattern this project started from: one task per video tagged
@@ -33,9 +35,11 @@ SEED_WINDOW = 500
 THREADS = 32
 
 
-def video_ids(count: int) -> list[str]:
-    """The same item IDs for every variant (runs are told apart by flow run)."""
-    return [f"vid-{n:06d}" for n in range(count)]
+def video_ids(count: int, prefix: str = "vid", ms: int = 0) -> list[str]:
+    """The same item IDs for every variant (runs are told apart by flow run); with `ms`,
+    the synthetic handler's directive for that much work per item."""
+    work = f"#ms={ms}" if ms else ""
+    return [f"{prefix}-{n:06d}{work}" for n in range(count)]
 
 
 @task(retries=3, tags=["video-ingest"], task_run_name="ingest-{video_id}", persist_result=False)
@@ -83,8 +87,8 @@ def run_ours(ids: list[str]):
     return ingest_batch(items=ids, return_state=True)
 
 
-def run_variant(variant: str, count: int) -> dict:
-    ids = video_ids(count)
+def run_variant(variant: str, count: int, prefix: str = "vid", ms: int = 0) -> dict:
+    ids = video_ids(count, prefix, ms)
     started_at = time.time()
     started = time.monotonic()
     if variant == "seed":
@@ -122,7 +126,9 @@ def run_variant(variant: str, count: int) -> dict:
 
 def main(argv: list[str]) -> None:
     variant, count, out = argv[0], int(argv[1]), argv[2]
-    result = run_variant(variant, count)
+    prefix = argv[3] if len(argv) > 3 else "vid"
+    ms = int(argv[4]) if len(argv) > 4 else 0
+    result = run_variant(variant, count, prefix, ms)
     with open(out, "w") as handle:
         json.dump(result, handle)
 

@@ -82,8 +82,8 @@ bench-bytes: bench-deps ## Real bytes: 200 videos of 1 MB over HTTP to S3 (Seawe
 bench-quick: bench-deps ## The 2k case and a 2k ceiling; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X vs_map_nolimit=R2 of_server_ceiling=F
 	$(PY) -m bench.ingest_bench --sizes 2000 --ceiling-items 2000
 
-bench-binding: bench-deps ## A limit that binds: 3 batch processes x 8 threads under 8 slots, items of 5 ms; held exactly, and its cost
-	$(PY) -m bench.binding_limit --limit 8 --processes 3 --threads 8 --items 600 --ms 5
+bench-binding: bench-deps ## A limit that binds: 2 batch processes x 8 threads under 8 slots, items of 5 ms; held exactly, and its cost
+	$(PY) -m bench.binding_limit --limit 8 --processes 2 --threads 8 --items 600 --ms 5
 
 bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's defaults and each chart layout, one line each
 	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000

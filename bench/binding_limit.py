@@ -3,19 +3,21 @@ than the limit has slots, items of a few ms, one global limit between them all.
 
     python -m bench.binding_limit                  (make bench-binding)
 
-It runs the same items twice on one server (the chart's layout: PostgreSQL, Redis,
-services apart): first with the `video-ingest` global limit at `--limit` slots, then
-with no limit, `--processes` batch processes at once each time. Then it asks the
-server, not our slot counter, how many task runs were Running at once across all the
-processes (their recorded [start, end] intervals), and for how much of the run that
-many were.
+It runs the same number of items twice on one server (the chart's layout:
+PostgreSQL, Redis, services apart), `--processes` batch processes at once each time:
+first with `--threads` threads each under the `video-ingest` global limit of
+`--limit` slots; then with no limit and the limit's concurrency made by threads
+instead (limit / processes threads each): what an ideal limiter would allow. Then it
+asks the server, not our slot counter, how many task runs were Running at once across
+all the processes (their recorded [start, end] intervals).
 
 While the limited round runs, the limit's slots in use are sampled from the server
 every 0.1 s: the share of samples with every slot taken says how much the limit bound.
 
 A limit held exactly binds (its slots are all taken most of the time) and is never
 passed: max_concurrent, from the task runs' own intervals, is at most the limit. What
-it costs is the limited round's items/s against the unlimited one's.
+it costs is the limited round's items/s against the round whose threads alone hold
+the same concurrency.
 
 The last line is `limit=L processes=P threads=T items=N max_concurrent=M
 slots_full=F at_limit=S items_per_s=X nolimit_items_per_s=Y nolimit_max_concurrent=K
@@ -62,13 +64,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=8,
                         help="slots of the global limit (well below processes x threads)")
-    parser.add_argument("--processes", type=int, default=3, help="batch processes running at once")
+    parser.add_argument("--processes", type=int, default=2, help="batch processes running at once")
     parser.add_argument("--items", type=int, default=600, help="items per process")
     parser.add_argument("--threads", type=int, default=8, help="task-run threads per process")
     parser.add_argument("--ms", type=int, default=5, help="synthetic work per item, ms")
     parser.add_argument("--slot-block", type=int, default=4, help="slots a batch leases per server call")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
+    if args.limit < args.processes:
+        parser.error("--limit must be at least --processes (the comparison round runs limit / processes threads each)")
     for name in ("limit", "processes", "items", "threads", "slot_block"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -97,7 +101,7 @@ def share_at_or_above(intervals: list[tuple[datetime, datetime]], level: int) ->
     return held / span if span > 0 else 0.0
 
 
-def run_round(api_url: str, limit: int | None, args, workdir: Path, tag: str) -> Round:
+def run_round(api_url: str, limit: int | None, threads: int, args, workdir: Path, tag: str) -> Round:
     set_limit(api_url, TAG_LIMIT_NAME, None)
     set_limit(api_url, LIMIT_NAME, limit)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
@@ -108,9 +112,9 @@ def run_round(api_url: str, limit: int | None, args, workdir: Path, tag: str) ->
         VIDEO_INGEST_HANDLER="synthetic",
         VIDEO_INGEST_RETRIES="3",
         VIDEO_INGEST_SLOT_LIMIT=LIMIT_NAME if limit is not None else "",
-        VIDEO_INGEST_MAX_INFLIGHT=str(args.threads * 4),
+        VIDEO_INGEST_MAX_INFLIGHT=str(threads * 4),
         VIDEO_INGEST_SLOT_BLOCK=str(args.slot_block),
-        VIDEO_INGEST_MAX_WORKERS=str(args.threads),
+        VIDEO_INGEST_MAX_WORKERS=str(threads),
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     outs = [workdir / f"{tag}-{n}.json" for n in range(args.processes)]
@@ -190,6 +194,11 @@ def verdict_line(limited: Round, unlimited: Round, args) -> str:
             f" nolimit_max_concurrent={unlimited.max_concurrent} cost={cost:.2f}")
 
 
+def same_concurrency_threads(limit: int, processes: int) -> int:
+    """Threads per process that hold `limit` task runs at most across `processes`, without a limit. Pure."""
+    return max(1, limit // processes)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -200,14 +209,15 @@ def main(argv: list[str] | None = None) -> int:
           f" load {facts['load_avg_at_start']:.2f}; {args.processes} processes x {args.threads} threads,"
           f" {args.items} items of {args.ms} ms each; server: {layout.describe()}; work in {workdir}", flush=True)
     with running_server(layout, workdir) as server:
-        limited = run_round(server.url, args.limit, args, workdir, "bound")
+        limited = run_round(server.url, args.limit, args.threads, args, workdir, "bound")
         print(f"limit {args.limit}: {limited.items_per_s:.1f} items/s, max {limited.max_concurrent} running,"
               f" every slot taken in {limited.slots_full or 0.0:.0%} of the samples,"
               f" {limited.at_limit:.0%} of the run with {args.limit} running, {limited.recorded_completed} recorded",
               flush=True)
-        unlimited = run_round(server.url, None, args, workdir, "free")
-        print(f"no limit: {unlimited.items_per_s:.1f} items/s, max {unlimited.max_concurrent} running,"
-              f" {unlimited.recorded_completed} recorded", flush=True)
+        threads = same_concurrency_threads(args.limit, args.processes)
+        unlimited = run_round(server.url, None, threads, args, workdir, "free")
+        print(f"no limit, {threads} threads each: {unlimited.items_per_s:.1f} items/s,"
+              f" max {unlimited.max_concurrent} running, {unlimited.recorded_completed} recorded", flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{utc_stamp()}-binding.json").write_text(json.dumps(
         {"machine": facts, "args": vars(args), "rounds": [vars(limited), vars(unlimited)]}, indent=2, default=str))

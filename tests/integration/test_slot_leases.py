@@ -36,6 +36,16 @@ def api(own_server):
             yield client
 
 
+def take_within(slots: LeasedSlots, seconds: float, still_to_submit: int) -> bool:
+    """Whether a slot is taken within `seconds` (a refused lease is asked again after its Retry-After)."""
+    deadline = time.monotonic() + seconds
+    while not slots.try_take(still_to_submit=still_to_submit):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def active_slots(client, name: str) -> int:
     return client.read_global_concurrency_limit_by_name(name).active_slots
 
@@ -86,6 +96,7 @@ def test_limit_lowered_below_the_block_then_paused_then_raised_makes_items_wait_
         assert not slots.try_take(still_to_submit=4)  # ...but no new one is leased
         slots.give_back(still_to_submit=4)
         slots.give_back(still_to_submit=0)  # nothing left to submit: the lease goes back...
+        time.sleep(LeasedSlots.longest_lease_wait + 0.1)  # past the refused lease's Retry-After: the server is asked
         assert not slots.try_take(still_to_submit=4), "an item started while the limit was 0"
         # ...but Prefect 3.9 refuses to release slots of a limit of 0, so they stay counted
         assert active_slots(api, unique) == 2
@@ -93,7 +104,7 @@ def test_limit_lowered_below_the_block_then_paused_then_raised_makes_items_wait_
         api.update_global_concurrency_limit(unique, GlobalConcurrencyLimitUpdate(limit=3))
         slots.renew_once(api)  # the refused release goes through now
         assert active_slots(api, unique) == 0
-        assert slots.try_take(still_to_submit=4)
+        assert take_within(slots, LeasedSlots.longest_lease_wait + 1, still_to_submit=4)  # after Retry-After
         assert active_slots(api, unique) <= 3
         slots.give_back(still_to_submit=0)
     finally:
@@ -173,3 +184,27 @@ def test_a_lease_lost_by_a_restart_just_before_its_release_still_gives_its_slots
     finally:
         slots.close()
     assert active_slots(api, unique) == 0 and slots.orphans_returned == 4
+
+
+def test_a_full_limit_is_not_asked_again_before_its_retry_after(api, unique):
+    """While the limit is full, items waiting for a slot cost no server call each: a
+    refused lease is asked again only once the server's Retry-After (at most 2 s) has
+    passed, and then gets the slots another holder gave back."""
+    api.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=unique, limit=2))
+    holder = LeasedSlots(api, unique, cap=2, block=2, lease_seconds=60, renew_in_background=False)
+    waiter = LeasedSlots(api, unique, cap=2, block=2, lease_seconds=60, renew_in_background=False)
+    try:
+        assert holder.try_take(still_to_submit=10) and holder.try_take(still_to_submit=9)
+        assert not waiter.try_take(still_to_submit=10)
+        calls = waiter.lease_calls
+        for _ in range(50):  # a busy loop of items waiting for a slot
+            assert not waiter.try_take(still_to_submit=10)
+        assert waiter.lease_calls == calls, "a full limit was asked again before its Retry-After"
+        holder.give_back(still_to_submit=0)
+        holder.give_back(still_to_submit=0)  # the holder has nothing left: its lease goes back
+        assert take_within(waiter, LeasedSlots.longest_lease_wait + 1, still_to_submit=10), \
+            "the waiter did not lease the freed slots after Retry-After"
+        assert waiter.lease_calls > calls
+    finally:
+        holder.close()
+        waiter.close()

@@ -47,3 +47,12 @@ def test_bad_arguments_are_refused(bad, capsys):
 def test_slots_full_is_the_share_of_samples_with_every_slot_taken():
     assert full_share([8, 8, 7, 8], 8) == 0.75
     assert full_share([], 8) == 0.0
+
+
+def test_the_comparison_round_holds_the_limits_concurrency_with_threads_alone():
+    from bench.binding_limit import same_concurrency_threads
+
+    assert same_concurrency_threads(8, 2) == 4
+    assert same_concurrency_threads(8, 3) == 2
+    with pytest.raises(SystemExit):
+        parse_args(["--limit", "2", "--processes", "3"])

@@ -135,6 +135,7 @@ class LeasedSlots:
     """
 
     unhealthy_retry_seconds = 2.0
+    longest_lease_wait = 2.0  # at most this long between lease attempts, whatever Retry-After says
 
     def __init__(
         self,
@@ -163,6 +164,7 @@ class LeasedSlots:
         self._unreleased: list[Lease] = []  # released by us, refused by the server
         self._renewal_failing = False
         self._over_limit = False  # the server counts more slots than the limit allows
+        self._next_lease_at = 0.0  # monotonic time before which a refused lease is not asked again
         self._lock = threading.Lock()
         self._stop = threading.Event()
         # The renewal thread runs in this thread's context, so it talks to the same API
@@ -184,12 +186,18 @@ class LeasedSlots:
                 return False
             if self.ledger.take():
                 return True
+            # A refused lease is not asked again before the server's Retry-After: the
+            # caller's loop hands out the slots its items give back meanwhile, and
+            # makes no round trip per item while the limit is full.
+            if time.monotonic() < self._next_lease_at:
+                return False
             for size in self.ledger.request_sizes(still_to_submit + self.ledger.deficit):
                 lease = self._lease(size)
                 if lease:
                     self.ledger.add(lease)
                     self._renewed_at[lease.id] = time.monotonic()
                     return self.ledger.take()
+            self._next_lease_at = time.monotonic() + min(self.retry_after, self.longest_lease_wait)
             return False
 
     def give_back(self, still_to_submit: int) -> None:

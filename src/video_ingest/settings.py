@@ -25,7 +25,7 @@ class IngestSettings(BaseSettings):
 
     handler: str = Field("fetch", min_length=1, description="per-video handler: 'fetch' or 'synthetic'")
     max_inflight: int = Field(64, ge=1, le=10_000, description="in-flight task runs per batch")
-    max_workers: int = Field(32, ge=1, le=512, description="threads running task runs")
+    max_workers: int = Field(16, ge=1, le=512, description="threads running task runs")
     retries: int = Field(3, ge=0, le=100)
     retry_delay: float = Field(2.0, ge=0, le=3600, description="first retry delay, seconds")
     retry_jitter: float = Field(0.2, ge=0, le=1)

@@ -65,7 +65,9 @@ def test_resubmitting_skips_what_is_already_ingested(api_env, tmp_path, unique):
 
 
 def test_run_without_api_url_uses_an_embedded_server(api_env, tmp_path, unique):
-    env = {k: v for k, v in api_env.items() if k != "PREFECT_API_URL"}
+    """A newcomer's first command (`make demo`): no API URL and no settings at all, so
+    the items' global limit is the default one, which the embedded server is given."""
+    env = {k: v for k, v in api_env.items() if k not in ("PREFECT_API_URL", "VIDEO_INGEST_SLOT_LIMIT")}
     env["VIDEO_INGEST_STATE_DIR"] = str(tmp_path / "state")
     done = video_ingest("run", "--demo", "30", "--retry-delay", "0", "--json", env=env)
     # the demo list has one #fail item (every 25th) and flaky ones that recover
@@ -73,3 +75,15 @@ def test_run_without_api_url_uses_an_embedded_server(api_env, tmp_path, unique):
     assert last_json(done.stdout) == {"total": 30, "succeeded": 29, "failed": 1, "failed_ids": ["demo-000025#fail"]}
     assert os.path.exists(tmp_path / "state" / "prefect.db")
     assert "Traceback" not in done.stderr
+
+
+def test_items_of_a_batch_rejected_for_a_missing_limit_are_named_with_the_reason(api_env, tmp_path, unique):
+    """A server without the items' global limit (fail closed): every item fails, and the
+    CLI says why for each, not "no outcome recorded"."""
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-{n}" for n in range(3)])
+    env = {**api_env, "VIDEO_INGEST_SLOT_LIMIT": f"missing-{unique}"}
+    done = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", "--json", env=env)
+    assert done.returncode == 1, done.stderr
+    assert last_json(done.stdout)["failed"] == 3
+    assert f"failed {unique}-0: Rejected: global concurrency limit 'missing-{unique}' does not exist" in done.stderr
+    assert "no outcome recorded" not in done.stderr

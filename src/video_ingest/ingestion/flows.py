@@ -177,7 +177,7 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
         handler_name = settings.handler
         _handler(handler_name)
     except (SettingsError, ValueError) as exc:
-        return _rejected_batch(request.ids, str(exc))
+        return _rejected_batch(request.ids, str(exc), on_outcome)
     retries, retry_delay = settings.retries, settings.retry_delay
     # No wider than the threads: a wider window would hold slots for items that only wait.
     window = InflightWindow(min(settings.max_inflight, settings.max_workers))
@@ -198,7 +198,7 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
         try:
             slots = held.enter_context(_item_slots(settings, window.limit, flow_run.id))
         except SlotLimitError as exc:
-            return _rejected_batch(request.ids, str(exc))
+            return _rejected_batch(request.ids, str(exc), on_outcome)
         # The item threads, sized by the settings where the batch runs (read now, not at import).
         threads = held.enter_context(ThreadPoolTaskRunner(max_workers=settings.max_workers))
         outcomes = run_items(
@@ -236,9 +236,11 @@ def _given_up(flow_run_id) -> bool:
         return given_up(client.read_flow_run_states(flow_run_id))
 
 
-def _rejected_batch(items: list[str], reason: str) -> State:
+def _rejected_batch(items: list[str], reason: str, on_outcome: OutcomeListener = None) -> State:
     """A batch whose options cannot run: every item failed with the same reason."""
     outcomes = [ItemOutcome(item_id, ok=False, state="Rejected", detail=reason[:500]) for item_id in items]
+    for outcome in outcomes if on_outcome else []:
+        on_outcome(outcome)
     summary = BatchSummary.from_outcomes(outcomes)
     _publish(summary, outcomes, title="ingest-batch (rejected)")
     result = {"summary": summary.to_json(), "outcomes": [o.to_dict() for o in outcomes]}

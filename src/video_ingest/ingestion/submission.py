@@ -68,12 +68,16 @@ def run(
     flow run is Running.
     """
     from video_ingest.ingestion import flows
-    from video_ingest.prefect_api.connection import prefect_api
+    from video_ingest.prefect_api.connection import ensure_global_limit, prefect_api
 
     if not on_cluster:
         request = replace(request, options=request.options.over(BatchOptions.of(settings)))
         check_items(request.items, request.options.handler, settings)
     with prefect_api(settings.prefect_api_url, settings.state_dir) as api_url:
+        if not settings.prefect_api_url and settings.slot_limit:
+            # A server of our own has none of a platform's limits: it gets the items'
+            # global limit, as wide as a batch's threads (batches run one at a time here).
+            ensure_global_limit(settings.slot_limit, settings.max_workers)
         if on_cluster:
             from video_ingest.ingestion.cluster_batches import read_cluster_settings
 

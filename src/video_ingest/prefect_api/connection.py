@@ -206,6 +206,22 @@ def prefect_api(api_url: str | None, state_dir: str) -> Iterator[str]:
         server.stop()
 
 
+def ensure_global_limit(name: str, limit: int) -> bool:
+    """Create the global concurrency limit `name` with `limit` slots unless the server
+    has one by that name (then it is left as it is). True if it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+            return False
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            return True
+
+
 def drain_client_workers(timeout: float = 30.0) -> None:
     """Send the events and logs this process still holds before its server goes away."""
     from prefect.events.worker import EventsWorker

@@ -135,7 +135,7 @@ class LeasedSlots:
     """
 
     unhealthy_retry_seconds = 2.0
-    longest_lease_wait = 2.0  # at most this long between lease attempts, whatever Retry-After says
+    longest_lease_wait = 0.25  # at most this long between lease attempts, whatever Retry-After says
 
     def __init__(
         self,

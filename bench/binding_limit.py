@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -38,11 +37,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bench.ingest_bench import LIMIT_NAME, TAG_LIMIT_NAME, set_limit
+from bench.ingest_bench import LIMIT_NAME, TAG_LIMIT_NAME, observed_intervals, set_limit, variant_env
 from bench.local_services import LAYOUTS, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
 from bench.server_readback import settle
-from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_of_flow_run, task_run_intervals
+from video_ingest.prefect_api.observer import max_concurrent
 
 
 @dataclass
@@ -104,19 +103,8 @@ def share_at_or_above(intervals: list[tuple[datetime, datetime]], level: int) ->
 def run_round(api_url: str, limit: int | None, threads: int, args, workdir: Path, tag: str) -> Round:
     set_limit(api_url, TAG_LIMIT_NAME, None)
     set_limit(api_url, LIMIT_NAME, limit)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
-    env.update(
-        PREFECT_API_URL=api_url,
-        PREFECT_HOME=str(workdir / "prefect-home"),
-        PREFECT_LOGGING_LEVEL="WARNING",
-        VIDEO_INGEST_HANDLER="synthetic",
-        VIDEO_INGEST_RETRIES="3",
-        VIDEO_INGEST_SLOT_LIMIT=LIMIT_NAME if limit is not None else "",
-        VIDEO_INGEST_MAX_INFLIGHT=str(threads * 4),
-        VIDEO_INGEST_SLOT_BLOCK=str(args.slot_block),
-        VIDEO_INGEST_MAX_WORKERS=str(threads),
-        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
-    )
+    env = variant_env(api_url, workdir, limited=limit is not None, max_inflight=threads * 4,
+                      slot_block=args.slot_block, threads=threads)
     outs = [workdir / f"{tag}-{n}.json" for n in range(args.processes)]
     sampler = SlotSampler(api_url, LIMIT_NAME, limit) if limit is not None else None
     processes = [
@@ -131,15 +119,10 @@ def run_round(api_url: str, limit: int | None, threads: int, args, workdir: Path
     results = [json.loads(out.read_text()) for out in outs]
     recorded, last_at = 0, 0.0
     intervals = []
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     for result in results:
         count, at = settle(api_url, result["flow_run_id"], args.items)
         recorded, last_at = recorded + count, max(last_at, at)
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            with get_client(sync_client=True) as client:
-                intervals += task_run_intervals(read_task_runs_of_flow_run(client, result["flow_run_id"]))
+        intervals += observed_intervals(api_url, result["flow_run_id"])
     peak = max_concurrent(intervals)
     return Round(
         limit=limit,

@@ -145,14 +145,38 @@ def set_limit(api_url: str, name: str, limit: int | None) -> None:
             http.post("/v2/concurrency_limits/", json={"name": name, "limit": limit}).raise_for_status()
 
 
-def observed_max_concurrent(api_url: str, flow_run_id: str) -> int:
+def observed_intervals(api_url: str, flow_run_id: str) -> list:
+    """The [start, end] of every task run the server recorded for one flow run."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         with get_client(sync_client=True) as client:
-            runs = read_task_runs_of_flow_run(client, flow_run_id)
-    return max_concurrent(task_run_intervals(runs))
+            return task_run_intervals(read_task_runs_of_flow_run(client, flow_run_id))
+
+
+def observed_max_concurrent(api_url: str, flow_run_id: str) -> int:
+    return max_concurrent(observed_intervals(api_url, flow_run_id))
+
+
+def variant_env(api_url: str, workdir: Path, limited: bool, max_inflight: int, slot_block: int,
+                threads: int) -> dict[str, str]:
+    """The environment of one variant's process: our settings for it, nothing inherited
+    from this shell's PREFECT_* or VIDEO_INGEST_*; `limited`: items hold slots of LIMIT_NAME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
+    env.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=str(workdir / "prefect-home"),
+        PREFECT_LOGGING_LEVEL="WARNING",
+        VIDEO_INGEST_HANDLER="synthetic",
+        VIDEO_INGEST_RETRIES="3",
+        VIDEO_INGEST_SLOT_LIMIT=LIMIT_NAME if limited else "",
+        VIDEO_INGEST_MAX_INFLIGHT=str(max_inflight),
+        VIDEO_INGEST_SLOT_BLOCK=str(slot_block),
+        VIDEO_INGEST_MAX_WORKERS=str(threads),
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    return env
 
 
 def limits_of(variant: str, limit: int) -> dict[str, int | None]:
@@ -167,19 +191,8 @@ def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: 
     for name, limit in limits_of(variant, args.limit).items():
         set_limit(api_url, name, limit)
     out = workdir / f"{variant}-{count}.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
-    env.update(
-        PREFECT_API_URL=api_url,
-        PREFECT_HOME=str(workdir / "prefect-home"),
-        PREFECT_LOGGING_LEVEL="WARNING",
-        VIDEO_INGEST_HANDLER="synthetic",
-        VIDEO_INGEST_RETRIES="3",
-        VIDEO_INGEST_SLOT_LIMIT=LIMIT_NAME if variant == "ours" else "",
-        VIDEO_INGEST_MAX_INFLIGHT=str(args.max_inflight),
-        VIDEO_INGEST_SLOT_BLOCK=str(args.slot_block),
-        VIDEO_INGEST_MAX_WORKERS=str(args.threads),
-        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
-    )
+    env = variant_env(api_url, workdir, limited=variant == "ours", max_inflight=args.max_inflight,
+                      slot_block=args.slot_block, threads=args.threads)
     drops.new_drops()
     subprocess.run(
         [sys.executable, "-m", "bench.variants", variant, str(count), str(out)],

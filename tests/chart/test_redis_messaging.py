@@ -59,10 +59,11 @@ def render_failure(*args: str) -> str:
 
 
 def test_default_keeps_messaging_in_memory_with_no_redis(rendered_sets) -> None:
+    """(Its concurrency leases are in files on a claim: test_server_lease_files.py.)"""
     objects = rendered_sets["default"]
     assert not redis_objects(objects)
     env = server_env(objects)
-    assert not [name for name in env if "MESSAGING" in name or "REDIS" in name or "LEASE" in name]
+    assert not [name for name in env if "MESSAGING" in name or "REDIS" in name]
     assert "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING" not in env
     assert set(init_containers(objects)) == {"wait-for-database"}
 

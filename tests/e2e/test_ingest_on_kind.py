@@ -766,6 +766,22 @@ def test_helm_test_checks_the_server_against_values(release):
     assert "Phase:          Succeeded" in done.stdout or "Succeeded" in done.stdout
 
 
+def test_server_without_redis_deleted_mid_run_keeps_its_leases_and_frees_every_slot(release, kind_cluster, tmp_path):
+    """The in-chart server with broker memory (no Redis, the chart's default) keeps its
+    concurrency leases in files on a claim (server.leases.persistence). Its pod deleted
+    mid-run comes back holding them: Prefect's tag-limit slots and ours are freed as
+    items finish, and no item is lost or done twice. (Next to last: the release loses
+    its Redis here.)"""
+    release.upgrade(**{"server.messaging.broker": "memory", "server.services.separate": False, "redis.enabled": False,
+                       "ingest.handler": None, "ingest.destination": None, "ingest.sourceBase": None,
+                       "flowRuns.envFromSecrets": None})
+    wait_for_api()
+    kubectl = kind_cluster.in_namespace(NAMESPACE)
+    assert kubectl("get", "pvc", f"{RELEASE}-video-ingest-server-leases", "-o", "jsonpath={.status.phase}") == "Bound"
+    assert not kubectl("get", "pods", "-l", "app.kubernetes.io/component=redis", "-o", "name")
+    run_through_faults(kind_cluster, tmp_path, "noredis", 16, [(1, "app.kubernetes.io/component=server")])
+
+
 def test_uninstall_leaves_no_job_or_pod_of_ours(release, kind_cluster):
     kubectl = kind_cluster.in_namespace(NAMESPACE)
     release.uninstall()

@@ -15,6 +15,22 @@ true
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when the in-chart server keeps its concurrency leases in files on the
+leases claim (pvc-server-leases.yaml): broker memory with
+server.leases.persistence.enabled. With broker redis they are in Redis.
+*/}}
+{{- define "video-ingest.leaseFiles" -}}
+{{- if and .Values.server.enabled .Values.server.leases.persistence.enabled (not (include "video-ingest.redisMessaging" .)) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/* Where the server's filesystem lease storage keeps its files: PREFECT_HOME/concurrency_leases. */}}
+{{- define "video-ingest.leaseFilesPath" -}}
+/home/app/.prefect/concurrency_leases
+{{- end }}
+
 {{/* The Redis the server's messaging uses: server.messaging.redis.host, else the in-chart one. */}}
 {{- define "video-ingest.redisHost" -}}
 {{- .Values.server.messaging.redis.host | default (include "video-ingest.redisName" .) }}
@@ -98,6 +114,11 @@ caller sets itself). Call with (dict "ctx" $ "except" (list ...)).
       key: {{ $ctx.Values.server.messaging.redis.existingSecretKey }}
 {{- end }}
 {{- end }}
+{{- else if (include "video-ingest.leaseFiles" $ctx) }}
+# Concurrency leases in files on the leases claim ({{ include "video-ingest.leaseFilesPath" $ctx }}):
+# a restarted server still holds every lease, so their slots are freed as usual.
+- name: PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE
+  value: prefect.server.concurrency.lease_storage.filesystem
 {{- end }}
 {{- range $name, $value := $ctx.Values.server.env }}
 {{- if not (has $name $except) }}

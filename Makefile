@@ -15,7 +15,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
 .PHONY: help venv lock demo test test-unit test-integration test-chart e2e ui-screenshots lint checkov chart-docs \
-	bench-deps bench bench-quick bench-bytes bench-ceiling bench-binding
+	bench-deps bench bench-quick bench-bytes bench-ceiling bench-binding scale-submit
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -84,6 +84,9 @@ bench-quick: bench-deps ## The 2k case and a 2k ceiling; last line: ratio_vs_see
 
 bench-binding: bench-deps ## A limit that binds: 2 batch processes x 8 threads under 8 slots, items of 5 ms; held exactly, and its cost
 	$(PY) -m bench.binding_limit --limit 8 --processes 2 --threads 8 --items 600 --ms 5
+
+scale-submit: bench-deps ## 100,001 IDs through `video-ingest submit` to a process worker pool, accounted to the item (~30 min on 2 cores)
+	$(PY) -m bench.submit_scale --items 100001
 
 bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's defaults and each chart layout, one line each
 	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000

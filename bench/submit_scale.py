@@ -1,0 +1,186 @@
+"""A very large submission through `video-ingest submit`, accounted to the item.
+
+    python -m bench.submit_scale --items 100001          (make scale-submit)
+
+The cluster's parts stand in on one machine, as in the integration tests: a Prefect
+server laid out as the chart's (PostgreSQL, Redis, services apart), the items' global
+limit, a process work pool whose job template env holds the cluster's ingest settings,
+the ingest-batch deployment on it, and Prefect's process worker, which runs each batch
+run as a subprocess where the Kubernetes worker starts a Job. The submitter runs the
+README's command with nothing set but the API URL and the deployment's name.
+
+Three accounts of one run are then compared:
+  * submit's JSON summary;
+  * the server's task runs: one per item, each run once and Completed;
+  * the batch runs: all Completed, and how many there were.
+
+The last line is `items=N succeeded=S failed=F task_runs=T distinct_items=D
+run_once=R batch_runs=B batches_completed=C seconds=X items_per_s=Y`; the exit status
+is 1 unless S = D = R = T = N and every batch run Completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.ingest_bench import LIMIT_NAME
+from bench.local_services import LAYOUTS, running_server
+from bench.records import RESULTS_DIR, machine, utc_stamp
+from video_ingest.prefect_api.connection import stop_process
+
+
+@dataclass(frozen=True)
+class Accounts:
+    items: int
+    summary: dict
+    task_runs: int
+    distinct_items: int
+    run_once: int
+    completed: int
+    batch_states: dict[str, int]
+
+    @property
+    def batch_runs(self) -> int:
+        return sum(self.batch_states.values())
+
+    def problems(self) -> list[str]:
+        """What does not add up, in words; empty when every account agrees. Pure."""
+        found = []
+        if self.summary.get("total") != self.items:
+            found.append(f"summary total {self.summary.get('total')} != {self.items} items")
+        if self.summary.get("succeeded") != self.items:
+            found.append(f"summary succeeded {self.summary.get('succeeded')} != {self.items}")
+        for name, value in (("task runs", self.task_runs), ("distinct items", self.distinct_items),
+                            ("task runs run once", self.run_once), ("task runs Completed", self.completed)):
+            if value != self.items:
+                found.append(f"{name} {value} != {self.items}")
+        not_completed = {state: n for state, n in self.batch_states.items() if state != "COMPLETED"}
+        if not_completed:
+            found.append(f"batch runs not Completed: {not_completed}")
+        return found
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_001)
+    parser.add_argument("--batch-size", type=int, default=500, help="the chart's ingest.batchSize")
+    parser.add_argument("--pool-limit", type=int, default=3, help="batch runs at once (the work pool's limit)")
+    parser.add_argument("--limit", type=int, default=200, help="the items' global limit")
+    parser.add_argument("--layout", default="chart-separate", choices=sorted(LAYOUTS))
+    parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds the submission may take")
+    return parser.parse_args(argv)
+
+
+def setup_pool(api_url: str, name: str, pool_limit: int, pool_env: dict[str, str], limit: int) -> str:
+    """The work pool, the ingest-batch deployment on it and the global limit; returns the deployment's name."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    from video_ingest.platform.reconcile import parameter_schemas
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["env"]["default"] = dict(pool_env)
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template,
+                                                   concurrency_limit=pool_limit))
+            flow_id = client.create_flow_from_name("ingest-batch")
+            client.create_deployment(
+                flow_id=flow_id, name=name, entrypoint="video_ingest.ingestion.flows:ingest_batch",
+                work_pool_name=name, parameter_openapi_schema=parameter_schemas()["ingest-batch"], pull_steps=[])
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=LIMIT_NAME, limit=limit))
+    return f"ingest-batch/{name}"
+
+
+def read_accounts(api_url: str, items: int, prefix: str, summary: dict) -> Accounts:
+    """The server's task runs named `prefix...` and the batch runs, read page by page in a stable order."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, TaskRunFilter, TaskRunFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from video_ingest.prefect_api.observer import read_all_task_runs
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            runs = read_all_task_runs(client, task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=prefix)))
+            batches, offset = [], 0
+            while True:
+                page = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="-batch-")),
+                                             limit=200, offset=offset)
+                batches += page
+                offset += len(page)
+                if len(page) < 200:
+                    break
+    return Accounts(
+        items=items, summary=summary, task_runs=len(runs), distinct_items=len({run.name for run in runs}),
+        run_once=sum(1 for run in runs if run.run_count == 1),
+        completed=sum(1 for run in runs if run.state and run.state.is_completed()),
+        batch_states=dict(collections.Counter(run.state.type.value for run in batches if run.state)),
+    )
+
+
+def verdict_line(accounts: Accounts, seconds: float) -> str:
+    return (f"items={accounts.items} succeeded={accounts.summary.get('succeeded')}"
+            f" failed={accounts.summary.get('failed')} task_runs={accounts.task_runs}"
+            f" distinct_items={accounts.distinct_items} run_once={accounts.run_once}"
+            f" batch_runs={accounts.batch_runs} batches_completed={accounts.batch_states.get('COMPLETED', 0)}"
+            f" seconds={seconds:.0f} items_per_s={accounts.items / seconds if seconds > 0 else 0:.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    workdir = Path(tempfile.mkdtemp(prefix="video-ingest-scale-"))
+    workdir.chmod(0o755)  # PostgreSQL runs as its own user below it
+    prefix = f"scale{int(time.time()) % 100000}-"
+    with running_server(LAYOUTS[args.layout], workdir / "server") as server:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
+        pool_env = {"VIDEO_INGEST_HANDLER": "synthetic", "VIDEO_INGEST_BATCH_SIZE": str(args.batch_size),
+                    "VIDEO_INGEST_RETRY_DELAY": "0", "VIDEO_INGEST_LOG_LEVEL": "WARNING"}
+        deployment = setup_pool(server.url, "scale", args.pool_limit, pool_env, args.limit)
+        worker_env = {**base, "PREFECT_API_URL": server.url, "PREFECT_HOME": str(workdir / "worker-home"), **pool_env}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "scale", "--type", "process"],
+            env=worker_env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "w"),
+            start_new_session=True)
+        try:
+            ids_file = workdir / "ids.txt"
+            ids_file.write_text("".join(f"{prefix}{n:06d}\n" for n in range(args.items)))
+            submitter_env = {**base, "PREFECT_API_URL": server.url, "PREFECT_HOME": str(workdir / "submit-home"),
+                             "VIDEO_INGEST_BATCH_DEPLOYMENT": deployment}
+            began = time.monotonic()
+            with open(workdir / "submit.err", "w") as err:
+                done = subprocess.run([sys.executable, "-m", "video_ingest.cli", "submit", "--ids-file",
+                                       str(ids_file), "--json"], env=submitter_env, stdout=subprocess.PIPE,
+                                      stderr=err, text=True, timeout=args.timeout)
+            seconds = time.monotonic() - began
+        finally:
+            stop_process(worker, 30, group=True)
+        lines = done.stdout.strip().splitlines()
+        summary = json.loads(lines[-1]) if lines else {}
+        accounts = read_accounts(server.url, args.items, prefix, summary)
+    line = verdict_line(accounts, seconds)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"submit-scale-{utc_stamp()}.json").write_text(json.dumps(
+        {"machine": machine(), "args": vars(args), "exit": done.returncode, "summary": summary,
+         "batch_states": accounts.batch_states, "verdict": line}, indent=2))
+    problems = accounts.problems()
+    for problem in problems:
+        print(f"submit-scale: {problem}", file=sys.stderr)
+    print(f"submit exited {done.returncode}; its progress and errors: {workdir / 'submit.err'}", file=sys.stderr)
+    print(line)
+    return 1 if problems or done.returncode != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

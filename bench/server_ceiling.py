@@ -81,15 +81,25 @@ def format_ceiling(result: CeilingResult) -> str:
     )
 
 
+def post(http: httpx.Client, path: str, body: dict, attempts: int = 10) -> httpx.Response:
+    """POST, asked again after a 503: a fresh server on SQLite answers 503 while its
+    own services hold the database ("database is locked"), as Prefect's client retries."""
+    for attempt in range(attempts):
+        response = http.post(path, json=body)
+        if response.status_code != 503 or attempt == attempts - 1:
+            response.raise_for_status()
+            return response
+        time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 def create_flow_run(api_url: str, name: str) -> str:
     """A Running flow run of a `server-ceiling` flow, for the task runs to belong to."""
     with httpx.Client(base_url=api_url, timeout=30) as http:
-        flow = http.post("/flows/", json={"name": "server-ceiling"})
-        flow.raise_for_status()
-        run = http.post("/flow_runs/", json={
+        flow = post(http, "/flows/", {"name": "server-ceiling"})
+        run = post(http, "/flow_runs/", {
             "flow_id": flow.json()["id"], "name": name, "state": {"type": "RUNNING", "name": "Running"},
         })
-        run.raise_for_status()
         return run.json()["id"]
 
 

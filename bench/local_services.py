@@ -1,6 +1,7 @@
-"""PostgreSQL and Redis servers on loopback, and the benchmark's Prefect server on them.
+"""PostgreSQL and Redis servers on loopback, the benchmark's Prefect server on them, and
+a process work pool standing in for the cluster's (also used by the integration tests).
 
-Both come from Debian's packages (`make bench-deps` installs them). Each runs from a
+PostgreSQL and Redis come from Debian's packages (`make bench-deps` installs them). Each runs from a
 scratch directory for the length of the benchmark and is stopped at the end;
 nothing is installed as a service and no system-wide data directory is touched.
 """
@@ -14,6 +15,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -215,3 +217,38 @@ def running_server(layout: ServerLayout, workdir: Path) -> Iterator[EmbeddedServ
         for service in (server, redis, postgres):
             if service:
                 service.stop()
+
+
+@contextlib.contextmanager
+def process_batch_pool(client, name: str, worker_env: dict, pool_env: dict | None = None,
+                       pool_limit: int | None = None, worker_log: Path | None = None) -> Iterator[str]:
+    """A process work pool (its job template env set to `pool_env`, its concurrency
+    limit `pool_limit`), an ingest-batch deployment on it, and Prefect's process worker
+    (environment `worker_env`, stderr to `worker_log`) running each batch run as a
+    subprocess: the stand-in for the Kubernetes pool and its Jobs. Yields the
+    deployment's name. The worker and its flow-run subprocesses are stopped on the way
+    out, SIGKILL after 30 s, so a stand-in worker slow to shut down (seen once in CI,
+    under load) fails nothing."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    from video_ingest.platform.reconcile import parameter_schemas
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["env"]["default"] = dict(pool_env or {})
+    client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template,
+                                           concurrency_limit=pool_limit))
+    flow_id = client.create_flow_from_name("ingest-batch")
+    client.create_deployment(
+        flow_id=flow_id, name=name, entrypoint="video_ingest.ingestion.flows:ingest_batch", work_pool_name=name,
+        parameter_openapi_schema=parameter_schemas()["ingest-batch"], pull_steps=[],
+    )
+    with open(worker_log or os.devnull, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", name, "--type", "process"],
+            env=worker_env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )
+    try:
+        yield f"ingest-batch/{name}"
+    finally:
+        stop_process(worker, 30, group=True)

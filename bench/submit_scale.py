@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.ingest_bench import LIMIT_NAME
-from bench.local_services import LAYOUTS, running_server
+from bench.local_services import LAYOUTS, process_batch_pool, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
-from video_ingest.prefect_api.connection import stop_process
+from video_ingest.prefect_api.connection import ensure_global_limit
 
 
 @dataclass(frozen=True)
@@ -80,48 +80,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def setup_pool(api_url: str, name: str, pool_limit: int, pool_env: dict[str, str], limit: int) -> str:
-    """The work pool, the ingest-batch deployment on it and the global limit; returns the deployment's name."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.workers.process import ProcessWorker
-
-    from video_ingest.platform.reconcile import parameter_schemas
-
-    template = ProcessWorker.get_default_base_job_template()
-    template["variables"]["properties"]["env"]["default"] = dict(pool_env)
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        with get_client(sync_client=True) as client:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template,
-                                                   concurrency_limit=pool_limit))
-            flow_id = client.create_flow_from_name("ingest-batch")
-            client.create_deployment(
-                flow_id=flow_id, name=name, entrypoint="video_ingest.ingestion.flows:ingest_batch",
-                work_pool_name=name, parameter_openapi_schema=parameter_schemas()["ingest-batch"], pull_steps=[])
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=LIMIT_NAME, limit=limit))
-    return f"ingest-batch/{name}"
-
-
-def read_accounts(api_url: str, items: int, prefix: str, summary: dict) -> Accounts:
-    """The server's task runs named `prefix...` and the batch runs, read page by page in a stable order."""
-    from prefect.client.orchestration import get_client
+def read_accounts(client, items: int, prefix: str, summary: dict) -> Accounts:
+    """The server's task runs named `prefix...` and the batch runs, read page by page."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, TaskRunFilter, TaskRunFilterName
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from video_ingest.prefect_api.observer import read_all_task_runs
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        with get_client(sync_client=True) as client:
-            runs = read_all_task_runs(client, task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=prefix)))
-            batches, offset = [], 0
-            while True:
-                page = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="-batch-")),
-                                             limit=200, offset=offset)
-                batches += page
-                offset += len(page)
-                if len(page) < 200:
-                    break
+    runs = read_all_task_runs(client, task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=prefix)))
+    batches, offset = [], 0
+    while True:
+        page = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="-batch-")),
+                                     limit=200, offset=offset)
+        batches += page
+        offset += len(page)
+        if len(page) < 200:
+            break
     return Accounts(
         items=items, summary=summary, task_runs=len(runs), distinct_items=len({run.name for run in runs}),
         run_once=sum(1 for run in runs if run.run_count == 1),
@@ -139,6 +112,9 @@ def verdict_line(accounts: Accounts, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     args = parse_args(sys.argv[1:] if argv is None else argv)
     workdir = Path(tempfile.mkdtemp(prefix="video-ingest-scale-"))
     workdir.chmod(0o755)  # PostgreSQL runs as its own user below it
@@ -147,28 +123,25 @@ def main(argv: list[str] | None = None) -> int:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
         pool_env = {"VIDEO_INGEST_HANDLER": "synthetic", "VIDEO_INGEST_BATCH_SIZE": str(args.batch_size),
                     "VIDEO_INGEST_RETRY_DELAY": "0", "VIDEO_INGEST_LOG_LEVEL": "WARNING"}
-        deployment = setup_pool(server.url, "scale", args.pool_limit, pool_env, args.limit)
         worker_env = {**base, "PREFECT_API_URL": server.url, "PREFECT_HOME": str(workdir / "worker-home"), **pool_env}
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "scale", "--type", "process"],
-            env=worker_env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "w"),
-            start_new_session=True)
-        try:
-            ids_file = workdir / "ids.txt"
-            ids_file.write_text("".join(f"{prefix}{n:06d}\n" for n in range(args.items)))
-            submitter_env = {**base, "PREFECT_API_URL": server.url, "PREFECT_HOME": str(workdir / "submit-home"),
-                             "VIDEO_INGEST_BATCH_DEPLOYMENT": deployment}
-            began = time.monotonic()
-            with open(workdir / "submit.err", "w") as err:
-                done = subprocess.run([sys.executable, "-m", "video_ingest.cli", "submit", "--ids-file",
-                                       str(ids_file), "--json"], env=submitter_env, stdout=subprocess.PIPE,
-                                      stderr=err, text=True, timeout=args.timeout)
-            seconds = time.monotonic() - began
-        finally:
-            stop_process(worker, 30, group=True)
-        lines = done.stdout.strip().splitlines()
-        summary = json.loads(lines[-1]) if lines else {}
-        accounts = read_accounts(server.url, args.items, prefix, summary)
+        with temporary_settings(updates={PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
+            ensure_global_limit(LIMIT_NAME, args.limit)
+            with process_batch_pool(client, "scale", worker_env, pool_env, pool_limit=args.pool_limit,
+                                    worker_log=workdir / "worker.log") as deployment:
+                ids_file = workdir / "ids.txt"
+                ids_file.write_text("".join(f"{prefix}{n:06d}\n" for n in range(args.items)))
+                submitter_env = {**base, "PREFECT_API_URL": server.url,
+                                 "PREFECT_HOME": str(workdir / "submit-home"),
+                                 "VIDEO_INGEST_BATCH_DEPLOYMENT": deployment}
+                began = time.monotonic()
+                with open(workdir / "submit.err", "w") as err:
+                    done = subprocess.run([sys.executable, "-m", "video_ingest.cli", "submit", "--ids-file",
+                                           str(ids_file), "--json"], env=submitter_env, stdout=subprocess.PIPE,
+                                          stderr=err, text=True, timeout=args.timeout)
+                seconds = time.monotonic() - began
+            lines = done.stdout.strip().splitlines()
+            summary = json.loads(lines[-1]) if lines else {}
+            accounts = read_accounts(client, args.items, prefix, summary)
     line = verdict_line(accounts, seconds)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"submit-scale-{utc_stamp()}.json").write_text(json.dumps(

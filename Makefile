@@ -85,7 +85,7 @@ bench-quick: bench-deps ## The 2k case and a 2k ceiling; last line: ratio_vs_see
 bench-binding: bench-deps ## A limit that binds: 2 batch processes x 8 threads under 8 slots, items of 5 ms; held exactly, and its cost
 	$(PY) -m bench.binding_limit --limit 8 --processes 2 --threads 8 --items 600 --ms 5
 
-scale-submit: bench-deps ## 100,001 IDs through `video-ingest submit` to a process worker pool, accounted to the item (~30 min on 2 cores)
+scale-submit: bench-deps ## 100,001 IDs through `video-ingest submit` to a process worker pool, accounted to the item (~45 min on 2 cores)
 	$(PY) -m bench.submit_scale --items 100001
 
 bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's defaults and each chart layout, one line each

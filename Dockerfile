@@ -6,9 +6,9 @@
 #   docker build -t video-ingest:0.1.0 .
 # Offline (no PyPI from inside the build; wheels built first by
 # hack/build-wheelhouse.sh for the same PYTHON_IMAGE):
-#   docker build --build-arg PYTHON_IMAGE=video-ingest-local/python:3.11-bookworm \
+#   docker build --build-arg PYTHON_IMAGE=video-ingest-local/python:3.13-trixie \
 #     --build-arg PIP_INSTALL_ARGS="--no-index --find-links=/wheels" -t video-ingest:0.1.0 .
-ARG PYTHON_IMAGE=python:3.11-slim
+ARG PYTHON_IMAGE=python:3.13-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ARG PIP_INSTALL_ARGS=""

@@ -290,17 +290,18 @@ vi::image::build() {
   rm -f "${log}"
 }
 
-# vi::rootfs::debootstrap DIR VARIANT INCLUDE: a Debian root file system in
-# DIR, from the configured mirror, with the package lists and apt caches
-# removed (they only make images bigger).
+# vi::rootfs::debootstrap DIR VARIANT INCLUDE [SUITE]: a Debian root file
+# system in DIR (Debian $DEBIAN_SUITE unless SUITE is given), from the
+# configured mirror, with the package lists and apt caches removed (they only
+# make images bigger).
 vi::rootfs::debootstrap() {
-  local dir="$1" variant="$2" include="$3"
+  local dir="$1" variant="$2" include="$3" suite="${4:-${DEBIAN_SUITE}}"
   vi::apt::ensure debootstrap
   rm -rf "${dir}"
   mkdir -p "${dir}"
-  vi::log "debootstrap ${DEBIAN_SUITE} (${variant}) + ${include}"
+  vi::log "debootstrap ${suite} (${variant}) + ${include}"
   nice -n 10 debootstrap --variant="${variant}" --include="${include}" \
-    "${DEBIAN_SUITE}" "${dir}" "${DEBIAN_MIRROR}" >"${dir}.log" 2>&1 \
+    "${suite}" "${dir}" "${DEBIAN_MIRROR}" >"${dir}.log" 2>&1 \
     || { tail -n 30 "${dir}.log" >&2; vi::die "debootstrap failed (log: ${dir}.log)"; }
   rm -rf "${dir}"/var/lib/apt/lists/* "${dir}"/var/cache/apt/*.bin \
     "${dir}"/var/cache/apt/archives/*.deb "${dir}"/var/log/*.log

@@ -15,7 +15,7 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
 
 .PHONY: help venv lock demo test test-unit test-integration test-chart e2e ui-screenshots lint checkov chart-docs \
-	bench-deps bench bench-quick bench-bytes bench-ceiling bench-binding scale-submit
+	bench-deps bench bench-quick bench-bytes bench-ceiling bench-binding bench-python scale-submit
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -90,6 +90,17 @@ scale-submit: bench-deps ## 100,001 IDs through `video-ingest submit` to a proce
 
 bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's defaults and each chart layout, one line each
 	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000
+
+# The project image on Debian bookworm's Python 3.11 (the image before 3.13), beside
+# today's on trixie's 3.13; each is built once and cached by its inputs.
+bench-python: bench-deps ## The project image on Python 3.11 and on 3.13, back to back: the server's ceiling per layout, and 2k items (~25 min)
+	PYTHON_VERSION=3.11 PYTHON_DEBIAN_SUITE=bookworm PROJECT_IMAGE=video-ingest:py311 $(HACK)/build-project-image.sh
+	$(HACK)/build-project-image.sh
+	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000 \
+	  --server-images video-ingest:py311,video-ingest:dev
+	for image in video-ingest:py311 video-ingest:dev; do \
+	  $(PY) -m bench.ingest_bench --sizes 2000 --variants map-nolimit,ours,ours-nolimit --python-image $$image || exit 1; \
+	done
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

@@ -34,6 +34,11 @@ After the variants, on the same server, the server's ceiling is measured
 (bench/server_ceiling.py, `--ceiling-items` task runs sent as events with no flow):
 the most task-run events per second it records, three per item.
 
+`--python-image IMAGE` runs the Prefect server and every variant's flow on Python from
+a container image instead of this interpreter (the project's image on 3.11 and on 3.13
+for `make bench-python`); PostgreSQL, Redis, the ceiling's sender and the readback stay
+on this machine.
+
 The last line is `ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X
 vs_map_nolimit=R2 of_server_ceiling=F` for the worst size (lowest ratio vs seed),
 M the most any of our runs had at once, R2 ours (with the limit) over `map-nolimit`
@@ -55,9 +60,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.local_services import ServerLayout, running_server
+from bench.local_services import ImagePython, ServerLayout, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
-from bench.server_ceiling import EVENTS_PER_ITEM, format_ceiling, measure_ceiling
+from bench.server_ceiling import EVENTS_PER_ITEM, HOST, format_ceiling, measure_ceiling
 from bench.server_readback import DropCounter, settle
 from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_of_flow_run, task_run_intervals
 
@@ -115,6 +120,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="task runs the server's ceiling is measured with, after the variants (0: not measured)",
     )
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
+    parser.add_argument(
+        "--python-image", default=None,
+        help="run the Prefect server and every variant's flow on Python from this container image (e.g. the"
+             " project's); PostgreSQL, Redis and the readback stay on this machine (default: this interpreter)",
+    )
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(size) for size in args.sizes.split(",") if size]
@@ -187,7 +197,8 @@ def limits_of(variant: str, limit: int) -> dict[str, int | None]:
     }
 
 
-def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: DropCounter) -> Row:
+def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: DropCounter,
+            python: ImagePython | None = None) -> Row:
     for name, limit in limits_of(variant, args.limit).items():
         set_limit(api_url, name, limit)
     out = workdir / f"{variant}-{count}.json"
@@ -195,7 +206,7 @@ def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: 
                       slot_block=args.slot_block, threads=args.threads)
     drops.new_drops()
     subprocess.run(
-        [sys.executable, "-m", "bench.variants", variant, str(count), str(out)],
+        [*(python(env) if python else [sys.executable]), "-m", "bench.variants", variant, str(count), str(out)],
         env=env, check=True, stdout=sys.stderr,
     )
     result = json.loads(out.read_text())
@@ -238,19 +249,24 @@ def main(argv: list[str] | None = None) -> int:
           f" server: {layout.describe()}; work in {workdir}", flush=True)
     rows: list[Row] = []
     ceiling = None
-    with running_server(layout, workdir) as server:
+    python = ImagePython(args.python_image, workdir) if args.python_image else None
+    server_python = python.version() if python else facts["python"]
+    if python:
+        print(f"# the server and the flows on Python {server_python} from {args.python_image}", flush=True)
+    with running_server(layout, workdir, args.python_image) as server:
         drops = DropCounter(server.log_paths)
         print("variant       items   items/s  vs seed  flow s  sent s total s  RSS(MB)  max run  recorded dropped"
               "  flow state", flush=True)
         for count in args.sizes:
             seed = None
             for variant in args.variants:
-                row = run_one(variant, count, server.url, args, workdir, drops)
+                row = run_one(variant, count, server.url, args, workdir, drops, python)
                 rows.append(row)
                 seed = row if variant == "seed" else seed
                 print(format_row(row, seed if variant != "seed" else None), flush=True)
         if args.ceiling_items:
             ceiling = measure_ceiling(server.url, "this-server", args.ceiling_items, senders=4, drops=drops)
+            ceiling.server, ceiling.python = args.python_image or HOST, server_python
             print(format_ceiling(ceiling), flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{utc_stamp()}.json").write_text(json.dumps(

@@ -17,11 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from video_ingest.prefect_api.connection import EmbeddedServer, free_port, stop_process
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 class ServiceError(RuntimeError):
@@ -191,10 +193,53 @@ LAYOUTS = {
 }
 
 
+# What a process from an image is given of its environment: Prefect's settings, ours,
+# and where the bench's own modules are (the repository, mounted read-only).
+PASSED_TO_IMAGES = ("PREFECT_", "VIDEO_INGEST_")
+
+
+@dataclass(frozen=True)
+class ImagePython:
+    """Python from a container image, for the benchmark's Prefect server and flow
+    processes: `docker run` on the host's network (PostgreSQL and Redis stay the
+    host's, on loopback), as root so it can write the scratch directory `workdir`,
+    mounted at the same path, with the repository mounted read-only at its own path
+    (for `bench.*`; the image's own video_ingest is what runs). Only the settings
+    named in PASSED_TO_IMAGES (and PYTHONPATH) reach it. Each container carries the
+    label `video-ingest-bench=<workdir>`, so the ones left after a kill can be found
+    and removed (`remove_containers`)."""
+
+    image: str
+    workdir: Path
+
+    def __call__(self, env: Mapping[str, str]) -> list[str]:
+        passed = [arg for name in sorted(env) if name.startswith(PASSED_TO_IMAGES) or name == "PYTHONPATH"
+                  for arg in ("-e", name)]
+        return ["docker", "run", "--rm", "--init", "--network", "host", "--user", "0:0",
+                "--label", f"video-ingest-bench={self.workdir}", "-v", f"{self.workdir}:{self.workdir}",
+                "-v", f"{REPO}:{REPO}:ro", *passed, self.image, "python"]
+
+    def remove_containers(self) -> None:
+        found = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=video-ingest-bench={self.workdir}"],
+                               capture_output=True, text=True, check=False).stdout.split()
+        if found:
+            subprocess.run(["docker", "rm", "-f", *found], capture_output=True, check=False)
+
+    def version(self) -> str:
+        """The image's Python version, e.g. "3.13.5"."""
+        done = subprocess.run(["docker", "run", "--rm", self.image, "python", "-c",
+                               "import platform; print(platform.python_version())"],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ServiceError(f"cannot run Python from image {self.image}: {done.stderr.strip()[-300:]}")
+        return done.stdout.strip()
+
+
 @contextlib.contextmanager
-def running_server(layout: ServerLayout, workdir: Path) -> Iterator[EmbeddedServer]:
+def running_server(layout: ServerLayout, workdir: Path, server_image: str | None = None) -> Iterator[EmbeddedServer]:
     """A Prefect server laid out as `layout`, with its PostgreSQL and Redis, under `workdir`;
-    everything is stopped on the way out."""
+    everything is stopped on the way out. With `server_image`, the server's own
+    processes run Python from that image (ImagePython), the rest from the host."""
     if layout.separate_services and not layout.redis:
         raise ServiceError("separate services need Redis messaging: in-memory messaging does not reach another process")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +247,7 @@ def running_server(layout: ServerLayout, workdir: Path) -> Iterator[EmbeddedServ
     postgres = Postgres(workdir / "postgres") if layout.postgres else None
     redis = Redis(workdir / "redis") if layout.redis else None
     server = None
+    python = ImagePython(server_image, workdir) if server_image else None
     try:
         server_env = dict(SERVER_BATCHING) if layout.batching else {}
         if postgres:
@@ -210,13 +256,15 @@ def running_server(layout: ServerLayout, workdir: Path) -> Iterator[EmbeddedServ
             redis.start()
             server_env.update(redis_messaging_env(redis))
         server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url if postgres else None,
-                                server_env=server_env, separate_services=layout.separate_services)
+                                server_env=server_env, separate_services=layout.separate_services, python=python)
         server.start()
         yield server
     finally:
         for service in (server, redis, postgres):
             if service:
                 service.stop()
+        if python:
+            python.remove_containers()
 
 
 @contextlib.contextmanager

@@ -27,6 +27,12 @@ ceiling whose sending took as long as the recording was limited by the sender.
 
 One line per layout (Prefect's defaults and the chart's layouts; see
 bench/local_services.LAYOUTS), each on a server of its own, started for it.
+
+`--server-images` runs the server's processes from container images instead of this
+interpreter, each layout once per image, back to back (PostgreSQL, Redis and the load
+generator stay the host's), and prints the second image's events/s over the first's:
+
+    python -m bench.server_ceiling --server-images video-ingest:py311,video-ingest:dev
 """
 
 from __future__ import annotations
@@ -45,12 +51,13 @@ from pathlib import Path
 
 import httpx
 
-from bench.local_services import LAYOUTS, running_server
+from bench.local_services import LAYOUTS, ImagePython, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
 from bench.server_readback import DropCounter, settle
 from video_ingest.prefect_api.connection import drain_client_workers
 
 EVENTS_PER_ITEM = 3
+HOST = "host"  # the server runs on this interpreter
 
 
 @dataclass
@@ -62,6 +69,8 @@ class CeilingResult:
     seconds: float  # from the first event sent until the server showed the last Completed
     recorded_completed: int
     dropped_log_lines: int
+    server: str = HOST  # where the server's Python came from: this interpreter, or an image
+    python: str = ""  # the server's Python version
 
     @property
     def events_per_s(self) -> float:
@@ -78,6 +87,16 @@ def format_ceiling(result: CeilingResult) -> str:
         f"server_ceiling layout={result.layout} events_per_s={result.events_per_s:.0f}"
         f" items={result.items} recorded={result.recorded_completed} dropped={result.dropped}"
         f" seconds={result.seconds:.1f} sent_in={result.send_seconds:.1f} senders={result.senders}"
+        f" server={result.server} python={result.python}"
+    )
+
+
+def format_image_ratio(before: CeilingResult, after: CeilingResult) -> str:
+    """The line comparing two server images on one layout: after's events/s over before's."""
+    ratio = after.events_per_s / before.events_per_s if before.events_per_s > 0 else float("nan")
+    return (
+        f"server_image_ratio layout={after.layout} before={before.server} python_before={before.python}"
+        f" after={after.server} python_after={after.python} ratio={ratio:.2f}"
     )
 
 
@@ -203,7 +222,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=2000, help="task runs sent (three events each)")
     parser.add_argument("--senders", type=int, default=4, help="websockets sending at once")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--server-images", default=HOST,
+                        help=f"where the server's Python comes from, comma-separated: {HOST} (this interpreter)"
+                             " or container images; each layout runs once per entry, back to back")
     args = parser.parse_args(argv)
+    args.server_images = [name for name in args.server_images.split(",") if name]
+    if not args.server_images or len(set(args.server_images)) != len(args.server_images):
+        parser.error("--server-images takes distinct entries, at least one")
     args.layouts = [name for name in args.layouts.split(",") if name]
     unknown = [name for name in args.layouts if name not in LAYOUTS]
     if unknown or not args.layouts:
@@ -223,14 +248,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {facts['cores']} cores, {facts['cpu']}, Python {facts['python']}, prefect {facts['prefect']},"
           f" load {facts['load_avg_at_start']:.2f}; {args.items} task runs over {args.senders} websockets;"
           f" work in {workdir}", flush=True)
+    pythons = {image: facts["python"] if image == HOST else ImagePython(image, workdir).version()
+               for image in args.server_images}
     results = []
     for name in args.layouts:
         layout = LAYOUTS[name]
         print(f"# {name}: {layout.describe()}", flush=True)
-        with running_server(layout, workdir / name) as server:
-            result = measure_ceiling(server.url, name, args.items, args.senders, DropCounter(server.log_paths))
-        results.append(result)
-        print(format_ceiling(result), flush=True)
+        per_image = []
+        for image in args.server_images:
+            scratch = workdir / (name if image == HOST else f"{name}-{image.replace('/', '_').replace(':', '_')}")
+            with running_server(layout, scratch, None if image == HOST else image) as server:
+                result = measure_ceiling(server.url, name, args.items, args.senders, DropCounter(server.log_paths))
+            result.server, result.python = image, pythons[image]
+            per_image.append(result)
+            print(format_ceiling(result), flush=True)
+        if len(per_image) > 1:
+            print(format_image_ratio(per_image[0], per_image[-1]), flush=True)
+        results.extend(per_image)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"ceiling-{utc_stamp()}.json").write_text(json.dumps(
         {"machine": facts, "args": vars(args),

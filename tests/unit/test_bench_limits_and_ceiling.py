@@ -5,8 +5,8 @@ ceiling counts what the server recorded."""
 import pytest
 
 from bench.ingest_bench import LIMIT_NAME, TAG_LIMIT_NAME, Row, limits_of, parse_args, verdict_line
-from bench.local_services import LAYOUTS, ServerLayout, ServiceError, running_server
-from bench.server_ceiling import CeilingResult, format_ceiling
+from bench.local_services import LAYOUTS, REPO, ImagePython, ServerLayout, ServiceError, running_server
+from bench.server_ceiling import CeilingResult, format_ceiling, format_image_ratio
 from bench.server_ceiling import parse_args as parse_ceiling_args
 
 
@@ -62,8 +62,33 @@ def test_ceiling_counts_three_events_for_each_task_run_the_server_recorded_compl
     assert result.dropped == 201
     assert format_ceiling(result) == (
         "server_ceiling layout=chart-separate events_per_s=270 items=2000 recorded=1800 dropped=201"
-        " seconds=20.0 sent_in=5.0 senders=4"
+        " seconds=20.0 sent_in=5.0 senders=4 server=host python="
     )
+
+
+def test_image_ratio_is_the_second_servers_events_per_s_over_the_first():
+    common = dict(layout="chart-separate", items=2000, senders=4, send_seconds=5.0, recorded_completed=2000,
+                  dropped_log_lines=0)
+    before = CeilingResult(seconds=20.0, server="video-ingest:py311", python="3.11.2", **common)  # 300 events/s
+    after = CeilingResult(seconds=15.0, server="video-ingest:dev", python="3.13.5", **common)  # 400 events/s
+    assert format_image_ratio(before, after) == (
+        "server_image_ratio layout=chart-separate before=video-ingest:py311 python_before=3.11.2"
+        " after=video-ingest:dev python_after=3.13.5 ratio=1.33"
+    )
+
+
+def test_python_from_an_image_gets_our_settings_by_name_on_the_hosts_network(tmp_path):
+    command = ImagePython("video-ingest:dev", tmp_path)({"PREFECT_API_DATABASE_CONNECTION_URL": "postgresql://x",
+                                                        "VIDEO_INGEST_HANDLER": "synthetic", "PYTHONPATH": "/repo",
+                                                        "HOME": "/root", "PATH": "/usr/bin"})
+    assert command[:2] == ["docker", "run"] and command[-2:] == ["video-ingest:dev", "python"]
+    assert "--network" in command and command[command.index("--network") + 1] == "host"
+    # values stay in the environment docker inherits; only names are passed, and never the host's HOME or PATH
+    passed = [command[i + 1] for i, arg in enumerate(command) if arg == "-e"]
+    assert passed == ["PREFECT_API_DATABASE_CONNECTION_URL", "PYTHONPATH", "VIDEO_INGEST_HANDLER"]
+    assert f"{tmp_path}:{tmp_path}" in command  # the scratch directory at the same path
+    assert f"{REPO}:{REPO}:ro" in command  # bench.* read from the repository, never written
+    assert f"video-ingest-bench={tmp_path}" in command  # the label remove_containers finds
 
 
 def test_prefect_defaults_layout_is_sqlite_in_memory_unbatched_in_one_process():
@@ -78,7 +103,8 @@ def test_separate_services_without_redis_are_refused_before_anything_starts(tmp_
 
 
 @pytest.mark.parametrize("argv", [["--layouts", "default,fastest"], ["--layouts", ","], ["--items", "0"],
-                                  ["--senders", "0"]])
+                                  ["--senders", "0"], ["--server-images", ","],
+                                  ["--server-images", "video-ingest:dev,video-ingest:dev"]])
 def test_ceiling_bad_arguments_exit_with_usage_error(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         parse_ceiling_args(argv)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Mapping
 
 import httpx
 
@@ -85,7 +85,9 @@ class EmbeddedServer:
     `separate_services` runs the server's background services in processes of their
     own, the task run recorder apart from the rest (see services.py), as the
     chart's `server.services.separate` does; it needs messaging that reaches other
-    processes (Redis in `server_env`).
+    processes (Redis in `server_env`). `python` gives the command that runs Python
+    for each of the server's processes, from their environment (default: this
+    interpreter); the benchmark uses it to run the server from an image.
     """
 
     def __init__(
@@ -95,7 +97,9 @@ class EmbeddedServer:
         database_url: str | None = None,
         server_env: dict[str, str] | None = None,
         separate_services: bool = False,
+        python: Callable[[Mapping[str, str]], list[str]] | None = None,
     ):
+        self.python = python or (lambda env: [sys.executable])
         self.state_dir = Path(state_dir).expanduser()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
@@ -125,12 +129,13 @@ class EmbeddedServer:
             **self.server_env,
         }
         env.pop("PREFECT_API_URL", None)
+        api_env = {**env, **services.WEBSERVER_ONLY} if self.separate_services else env
         self._process = _spawn(
             [
-                sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+                *self.python(api_env), "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--lifespan", "on",
             ],
-            {**env, **services.WEBSERVER_ONLY} if self.separate_services else env, self.log_path,
+            api_env, self.log_path,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -147,10 +152,12 @@ class EmbeddedServer:
         raise ApiUnreachable(f"embedded Prefect server did not start in {STARTUP_TIMEOUT_SECONDS:.0f}s; see {self.log_path}")
 
     def _start_services(self, env: dict[str, str]) -> None:
-        command = [sys.executable, "-m", "prefect", "server", "services", "start"]
+        command = ["-m", "prefect", "server", "services", "start"]
+        recorder_env = {**env, **services.task_run_recorder_env()}
+        others_env = {**env, **services.other_services_env()}
         self._services = [
-            _spawn(command, {**env, **services.task_run_recorder_env()}, self.recorder_log_path),
-            _spawn(command, {**env, **services.other_services_env()}, self.services_log_path),
+            _spawn([*self.python(recorder_env), *command], recorder_env, self.recorder_log_path),
+            _spawn([*self.python(others_env), *command], others_env, self.services_log_path),
         ]
 
     @property

@@ -249,6 +249,12 @@ vi::image::save() {
 # vi::kind::load IMAGE: loads IMAGE into the kind cluster, when that exists.
 vi::kind::load() {
   if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -x "${CLUSTER_NAME}" >/dev/null; then
+    # A stopped cluster (its node container exited) is listed too, and loading
+    # into it fails; skip it (the e2e fixtures load the images they run).
+    if [[ "$(docker inspect -f '{{.State.Running}}' "${CLUSTER_NAME}-control-plane" 2>/dev/null)" != true ]]; then
+      vi::log "kind cluster ${CLUSTER_NAME} is not running: $1 not loaded"
+      return 0
+    fi
     kind load docker-image "$1" --name "${CLUSTER_NAME}" >&2
   fi
 }

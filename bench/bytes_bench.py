@@ -8,8 +8,9 @@ hack/build-seaweedfs-image.sh builds), twice, in one run:
 
 * `plain`: `FetchHandler.process` for every item from a `ThreadPoolExecutor`, no Prefect;
 * `ours`: `video-ingest run` (our `ingest-batch` flow: one task run per video, the
-  in-flight window, slots of a global limit) against a Prefect server on PostgreSQL
-  and Redis, with the same thread count.
+  in-flight window, slots of a global limit) against a Prefect server laid out as the
+  chart's default (`--layout chart-memory`: PostgreSQL, batched recorder writes,
+  in-memory messaging; see bench/local_services.LAYOUTS), with the same thread count.
 
 Each writes to a fresh prefix, so nothing is skipped. The last line is
 `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y`; the goal is R >= 0.8 at 1 MB items
@@ -19,6 +20,7 @@ Each writes to a fresh prefix, so nothing is skipped. The last line is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -29,8 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.local_services import Postgres, Redis, ServiceError, _wait_for_port, redis_messaging_env
-from video_ingest.prefect_api.connection import EmbeddedServer, stop_process
+from bench.local_services import LAYOUTS, ServiceError, _wait_for_port, running_server
+from video_ingest.prefect_api.connection import stop_process
 
 BUCKET = "bench"
 
@@ -41,6 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mb", type=float, default=1.0, help="size of each video, MB")
     parser.add_argument("--threads", type=int, default=8, help="threads of both variants")
     parser.add_argument("--weed", help="SeaweedFS binary (default: the one hack/ built, or weed on PATH)")
+    parser.add_argument("--layout", default="chart-memory", choices=sorted(LAYOUTS),
+                        help="the Prefect server's layout (default: the chart's default)")
     return parser.parse_args(argv)
 
 
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.videos import serving
 
     store = SeaweedS3(find_weed(args.weed), workdir / "weed")
-    postgres, redis, server = Postgres(workdir / "postgres"), Redis(workdir / "redis"), None
+    held = contextlib.ExitStack()
     try:
         names, size = make_sources(workdir / "sources", args.videos, args.mb)
         total_mb = size * len(names) / 1_000_000
@@ -189,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         make_bucket(store)
         env = {**os.environ, **s3_env(store)}
         os.environ.update(s3_env(store))
-        postgres.start()
-        redis.start()
-        server = EmbeddedServer(workdir / "prefect-server", database_url=postgres.url,
-                                server_env=redis_messaging_env(redis))
-        server.start()
+        server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server"))
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -201,16 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         with temporary_settings(updates={PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="bench-items", limit=200))
         print(f"# {len(names)} videos of {size / 1e6:.2f} MB ({total_mb:.0f} MB), {args.threads} threads,"
-              f" HTTP and S3 (SeaweedFS) on loopback; work in {workdir}", flush=True)
+              f" HTTP and S3 (SeaweedFS) on loopback; server {args.layout}: {LAYOUTS[args.layout].describe()};"
+              f" work in {workdir}", flush=True)
         with serving(workdir / "sources") as base:
             plain = run_plain(names, base, f"s3://{BUCKET}/plain", args.threads)
             print(f"plain  {plain:7.1f} s  {total_mb / plain:7.1f} MB/s  {len(names) / plain:6.1f} items/s", flush=True)
             ours = run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir)
             print(f"ours   {ours:7.1f} s  {total_mb / ours:7.1f} MB/s  {len(names) / ours:6.1f} items/s", flush=True)
     finally:
-        for service in (server, redis, postgres, store):
-            if service:
-                service.stop()
+        held.close()
+        store.stop()
     print(f"ratio_vs_plain={plain / ours:.2f} mb_per_s={total_mb / ours:.1f} plain_mb_per_s={total_mb / plain:.1f}")
     return 0
 

@@ -193,8 +193,8 @@ LAYOUTS = {
 }
 
 
-# What a process from an image is given of its environment: Prefect's settings, ours,
-# and where the bench's own modules are (the repository, mounted read-only).
+# What a process from an image is given of its environment, by name prefix: Prefect's
+# settings and ours (PYTHONPATH too, which points at the repository for `bench.*`).
 PASSED_TO_IMAGES = ("PREFECT_", "VIDEO_INGEST_")
 
 

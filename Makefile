@@ -93,7 +93,7 @@ bench-ceiling: bench-deps ## Task-run events/s the server records, Prefect's def
 
 # The project image on Debian bookworm's Python 3.11 (the image before 3.13), beside
 # today's on trixie's 3.13; each is built once and cached by its inputs.
-bench-python: bench-deps ## The project image on Python 3.11 and on 3.13, back to back: the server's ceiling per layout, and 2k items (~25 min)
+bench-python: bench-deps ## The project image on Python 3.11 and on 3.13, back to back: the server's ceiling per layout, and 2k items (~15 min on 2 cores)
 	PYTHON_VERSION=3.11 PYTHON_DEBIAN_SUITE=bookworm PROJECT_IMAGE=video-ingest:py311 $(HACK)/build-project-image.sh
 	$(HACK)/build-project-image.sh
 	$(PY) -m bench.server_ceiling --layouts default,chart-memory,chart-redis,chart-separate --items 2000 \

@@ -6,11 +6,15 @@ HTTP server with Range support on loopback, and ingests the N items to an
 S3-compatible store on loopback (SeaweedFS's `weed server -s3`, the binary
 hack/build-seaweedfs-image.sh builds), twice, in one run:
 
-* `plain`: `FetchHandler.process` for every item from a `ThreadPoolExecutor`, no Prefect;
+* `plain`: `FetchHandler.process` for every item from a `ThreadPoolExecutor`, no Prefect,
+  in a process of its own (bench/bytes_plain.py, timed from its first item);
 * `ours`: `video-ingest run` (our `ingest-batch` flow: one task run per video, the
   in-flight window, slots of a global limit) against a Prefect server laid out as the
   chart's default (`--layout chart-memory`: PostgreSQL, batched recorder writes,
   in-memory messaging; see bench/local_services.LAYOUTS), with the same thread count.
+
+`--python-image IMAGE` runs both variants and the Prefect server on Python from a
+container image (e.g. the project's, on 3.13); the HTTP and S3 servers stay here.
 
 Each writes to a fresh prefix, so nothing is skipped. The last line is
 `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y`; the goal is R >= 0.8 at 1 MB items
@@ -23,15 +27,15 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.local_services import LAYOUTS, ServiceError, _wait_for_port, running_server
+from bench.local_services import LAYOUTS, REPO, ImagePython, ServiceError, _wait_for_port, running_server
 from video_ingest.prefect_api.connection import stop_process
 
 BUCKET = "bench"
@@ -45,6 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--weed", help="SeaweedFS binary (default: the one hack/ built, or weed on PATH)")
     parser.add_argument("--layout", default="chart-memory", choices=sorted(LAYOUTS),
                         help="the Prefect server's layout (default: the chart's default)")
+    parser.add_argument("--python-image", default=None,
+                        help="run both variants and the Prefect server on Python from this container image"
+                             " (default: this interpreter); the HTTP and S3 servers stay on this machine")
     return parser.parse_args(argv)
 
 
@@ -145,22 +152,27 @@ def make_sources(folder: Path, count: int, megabytes: float) -> tuple[list[str],
     return names, video.stat().st_size
 
 
-def run_plain(names: list[str], base: str, destination: str, threads: int) -> float:
-    from video_ingest.ingestion.handlers.fetch import FetchHandler
-    from video_ingest.ingestion.manifest import VideoItem
+def python_command(python: ImagePython | None, env: dict) -> list[str]:
+    """How a variant's process starts Python: this interpreter, or the image's."""
+    return python(env) if python else [sys.executable]
 
-    handler = FetchHandler(source_base=base, destination=destination)
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(lambda name: handler.process(VideoItem(name), 1), names))
-    elapsed = time.monotonic() - started
-    if any(result.action != "ingested" for result in results):
-        raise RuntimeError("plain: not every item was ingested")
-    return elapsed
+
+def run_plain(names: list[str], base: str, destination: str, threads: int, env: dict, workdir: Path,
+              python: ImagePython | None = None) -> float:
+    """bench.bytes_plain in a process of its own, on the same Python as ours; its own timing."""
+    listed = workdir / "plain-names.txt"
+    listed.write_text("".join(f"{name}\n" for name in names))
+    env = {**env, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*python_command(python, env), "-m", "bench.bytes_plain", base, destination, str(threads),
+                           str(listed)], env=env, capture_output=True, text=True, timeout=3600)
+    result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    if done.returncode != 0 or result.get("ingested") != len(names):
+        raise RuntimeError(f"plain: exit {done.returncode}, {result}: {done.stderr[-2000:]}")
+    return result["seconds"]
 
 
 def run_ours(names: list[str], base: str, destination: str, threads: int, api_url: str, env: dict,
-             workdir: Path) -> float:
+             workdir: Path, python: ImagePython | None = None) -> float:
     ids = workdir / "ids.txt"
     ids.write_text("".join(f"{name}\n" for name in names))
     child_env = {**env, "PREFECT_API_URL": api_url, "VIDEO_INGEST_HANDLER": "fetch",
@@ -168,8 +180,8 @@ def run_ours(names: list[str], base: str, destination: str, threads: int, api_ur
                  "VIDEO_INGEST_MAX_WORKERS": str(threads), "VIDEO_INGEST_MAX_INFLIGHT": str(threads),
                  "VIDEO_INGEST_BATCH_SIZE": str(len(names)), "VIDEO_INGEST_SLOT_LIMIT": "bench-items"}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids), "--json"],
-                          env=child_env, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run([*python_command(python, child_env), "-m", "video_ingest.cli", "run", "--ids-file", str(ids),
+                           "--json"], env=child_env, capture_output=True, text=True, timeout=3600)
     elapsed = time.monotonic() - started
     summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
     if done.returncode != 0 or summary.get("succeeded") != len(names):
@@ -193,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         make_bucket(store)
         env = {**os.environ, **s3_env(store)}
         os.environ.update(s3_env(store))
-        server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server"))
+        python = ImagePython(args.python_image, workdir) if args.python_image else None
+        if python:
+            held.callback(python.remove_containers)
+        server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server", args.python_image))
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -202,11 +217,12 @@ def main(argv: list[str] | None = None) -> int:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="bench-items", limit=200))
         print(f"# {len(names)} videos of {size / 1e6:.2f} MB ({total_mb:.0f} MB), {args.threads} threads,"
               f" HTTP and S3 (SeaweedFS) on loopback; server {args.layout}: {LAYOUTS[args.layout].describe()};"
-              f" work in {workdir}", flush=True)
+              f" Python {python.version() if python else platform.python_version()}"
+              f" from {args.python_image or 'this interpreter'}; work in {workdir}", flush=True)
         with serving(workdir / "sources") as base:
-            plain = run_plain(names, base, f"s3://{BUCKET}/plain", args.threads)
+            plain = run_plain(names, base, f"s3://{BUCKET}/plain", args.threads, env, workdir, python)
             print(f"plain  {plain:7.1f} s  {total_mb / plain:7.1f} MB/s  {len(names) / plain:6.1f} items/s", flush=True)
-            ours = run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir)
+            ours = run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir, python)
             print(f"ours   {ours:7.1f} s  {total_mb / ours:7.1f} MB/s  {len(names) / ours:6.1f} items/s", flush=True)
     finally:
         held.close()

@@ -194,8 +194,9 @@ LAYOUTS = {
 
 
 # What a process from an image is given of its environment, by name prefix: Prefect's
-# settings and ours (PYTHONPATH too, which points at the repository for `bench.*`).
-PASSED_TO_IMAGES = ("PREFECT_", "VIDEO_INGEST_")
+# settings, ours and the S3 client's (PYTHONPATH too, which points at the repository
+# for `bench.*`).
+PASSED_TO_IMAGES = ("PREFECT_", "VIDEO_INGEST_", "AWS_")
 
 
 @dataclass(frozen=True)

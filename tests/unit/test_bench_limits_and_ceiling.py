@@ -80,12 +80,14 @@ def test_image_ratio_is_the_second_servers_events_per_s_over_the_first():
 def test_python_from_an_image_gets_our_settings_by_name_on_the_hosts_network(tmp_path):
     command = ImagePython("video-ingest:dev", tmp_path)({"PREFECT_API_DATABASE_CONNECTION_URL": "postgresql://x",
                                                         "VIDEO_INGEST_HANDLER": "synthetic", "PYTHONPATH": "/repo",
+                                                        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:8333",
                                                         "HOME": "/root", "PATH": "/usr/bin"})
     assert command[:2] == ["docker", "run"] and command[-2:] == ["video-ingest:dev", "python"]
     assert "--network" in command and command[command.index("--network") + 1] == "host"
     # values stay in the environment docker inherits; only names are passed, and never the host's HOME or PATH
     passed = [command[i + 1] for i, arg in enumerate(command) if arg == "-e"]
-    assert passed == ["PREFECT_API_DATABASE_CONNECTION_URL", "PYTHONPATH", "VIDEO_INGEST_HANDLER"]
+    assert passed == ["AWS_ENDPOINT_URL_S3", "PREFECT_API_DATABASE_CONNECTION_URL", "PYTHONPATH",
+                      "VIDEO_INGEST_HANDLER"]
     assert f"{tmp_path}:{tmp_path}" in command  # the scratch directory at the same path
     assert f"{REPO}:{REPO}:ro" in command  # bench.* read from the repository, never written
     assert f"video-ingest-bench={tmp_path}" in command  # the label remove_containers finds

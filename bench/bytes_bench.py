@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -35,7 +34,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.local_services import LAYOUTS, REPO, ImagePython, ServiceError, _wait_for_port, running_server
+from bench.local_services import (
+    LAYOUTS,
+    REPO,
+    ImagePython,
+    ServiceError,
+    _wait_for_port,
+    python_command,
+    running_server,
+)
+from bench.records import last_json_line
 from video_ingest.prefect_api.connection import stop_process
 
 BUCKET = "bench"
@@ -152,11 +160,6 @@ def make_sources(folder: Path, count: int, megabytes: float) -> tuple[list[str],
     return names, video.stat().st_size
 
 
-def python_command(python: ImagePython | None, env: dict) -> list[str]:
-    """How a variant's process starts Python: this interpreter, or the image's."""
-    return python(env) if python else [sys.executable]
-
-
 def run_plain(names: list[str], base: str, destination: str, threads: int, env: dict, workdir: Path,
               python: ImagePython | None = None) -> float:
     """bench.bytes_plain in a process of its own, on the same Python as ours; its own timing."""
@@ -165,7 +168,7 @@ def run_plain(names: list[str], base: str, destination: str, threads: int, env: 
     env = {**env, "PYTHONPATH": str(REPO)}
     done = subprocess.run([*python_command(python, env), "-m", "bench.bytes_plain", base, destination, str(threads),
                            str(listed)], env=env, capture_output=True, text=True, timeout=3600)
-    result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    result = last_json_line(done.stdout)
     if done.returncode != 0 or result.get("ingested") != len(names):
         raise RuntimeError(f"plain: exit {done.returncode}, {result}: {done.stderr[-2000:]}")
     return result["seconds"]
@@ -183,7 +186,7 @@ def run_ours(names: list[str], base: str, destination: str, threads: int, api_ur
     done = subprocess.run([*python_command(python, child_env), "-m", "video_ingest.cli", "run", "--ids-file", str(ids),
                            "--json"], env=child_env, capture_output=True, text=True, timeout=3600)
     elapsed = time.monotonic() - started
-    summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    summary = last_json_line(done.stdout)
     if done.returncode != 0 or summary.get("succeeded") != len(names):
         raise RuntimeError(f"ours: exit {done.returncode}, {summary}: {done.stderr[-2000:]}")
     return elapsed
@@ -206,9 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, **s3_env(store)}
         os.environ.update(s3_env(store))
         python = ImagePython(args.python_image, workdir) if args.python_image else None
-        if python:
-            held.callback(python.remove_containers)
-        server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server", args.python_image))
+        server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server", python))
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
         from prefect.settings import PREFECT_API_URL, temporary_settings

@@ -60,7 +60,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.local_services import ImagePython, ServerLayout, running_server
+from bench.local_services import ImagePython, ServerLayout, python_command, running_server
 from bench.records import RESULTS_DIR, machine, utc_stamp
 from bench.server_ceiling import EVENTS_PER_ITEM, HOST, format_ceiling, measure_ceiling
 from bench.server_readback import DropCounter, settle
@@ -206,7 +206,7 @@ def run_one(variant: str, count: int, api_url: str, args, workdir: Path, drops: 
                       slot_block=args.slot_block, threads=args.threads)
     drops.new_drops()
     subprocess.run(
-        [*(python(env) if python else [sys.executable]), "-m", "bench.variants", variant, str(count), str(out)],
+        [*python_command(python, env), "-m", "bench.variants", variant, str(count), str(out)],
         env=env, check=True, stdout=sys.stderr,
     )
     result = json.loads(out.read_text())
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     server_python = python.version() if python else facts["python"]
     if python:
         print(f"# the server and the flows on Python {server_python} from {args.python_image}", flush=True)
-    with running_server(layout, workdir, args.python_image) as server:
+    with running_server(layout, workdir, python) as server:
         drops = DropCounter(server.log_paths)
         print("variant       items   items/s  vs seed  flow s  sent s total s  RSS(MB)  max run  recorded dropped"
               "  flow state", flush=True)

@@ -236,11 +236,17 @@ class ImagePython:
         return done.stdout.strip()
 
 
+def python_command(python: ImagePython | None, env: Mapping[str, str]) -> list[str]:
+    """How a benchmark process starts Python: this interpreter, or `python`'s image."""
+    return python(env) if python else [sys.executable]
+
+
 @contextlib.contextmanager
-def running_server(layout: ServerLayout, workdir: Path, server_image: str | None = None) -> Iterator[EmbeddedServer]:
+def running_server(layout: ServerLayout, workdir: Path, python: ImagePython | None = None) -> Iterator[EmbeddedServer]:
     """A Prefect server laid out as `layout`, with its PostgreSQL and Redis, under `workdir`;
-    everything is stopped on the way out. With `server_image`, the server's own
-    processes run Python from that image (ImagePython), the rest from the host."""
+    everything is stopped on the way out. With `python` (its workdir at or above
+    `workdir`), the server's own processes run Python from its image, the rest from
+    the host, and every container under its label is removed on the way out."""
     if layout.separate_services and not layout.redis:
         raise ServiceError("separate services need Redis messaging: in-memory messaging does not reach another process")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -248,7 +254,6 @@ def running_server(layout: ServerLayout, workdir: Path, server_image: str | None
     postgres = Postgres(workdir / "postgres") if layout.postgres else None
     redis = Redis(workdir / "redis") if layout.redis else None
     server = None
-    python = ImagePython(server_image, workdir) if server_image else None
     try:
         server_env = dict(SERVER_BATCHING) if layout.batching else {}
         if postgres:

@@ -3,6 +3,7 @@ its results go (bench/results/, one JSON file a run)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import datetime, timezone
@@ -33,3 +34,10 @@ def machine() -> dict:
 
 def utc_stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def last_json_line(stdout: str) -> dict:
+    """The JSON object a child process printed last (our CLI's --json summary, a
+    variant's result), or {} when it printed nothing."""
+    lines = stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}

@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         per_image = []
         for image in args.server_images:
             scratch = workdir / (name if image == HOST else f"{name}-{image.replace('/', '_').replace(':', '_')}")
-            with running_server(layout, scratch, None if image == HOST else image) as server:
+            with running_server(layout, scratch, None if image == HOST else ImagePython(image, scratch)) as server:
                 result = measure_ceiling(server.url, name, args.items, args.senders, DropCounter(server.log_paths))
             result.server, result.python = image, pythons[image]
             per_image.append(result)

@@ -12,24 +12,28 @@ import httpx
 DROP_PATTERN = re.compile(r"dropping|dropped|refusing to publish", re.IGNORECASE)
 
 
-def count_completed(api_url: str, flow_run_id: str) -> int:
-    body = {
-        "flow_runs": {"id": {"any_": [flow_run_id]}},
-        "task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
-    }
+def count_completed(api_url: str, flow_run_id: str | None, name_like: str | None = None) -> int:
+    """Completed task runs of the flow run `flow_run_id` (None: of any), with `name_like`
+    in their names if given."""
+    body: dict = {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+    if flow_run_id:
+        body["flow_runs"] = {"id": {"any_": [flow_run_id]}}
+    if name_like:
+        body["task_runs"]["name"] = {"like_": name_like}
     response = httpx.post(f"{api_url}/task_runs/count", json=body, timeout=60)
     response.raise_for_status()
     return int(response.json())
 
 
-def settle(api_url: str, flow_run_id: str, expected: int, quiet_for: float = 30.0,
-           timeout: float = 3600.0) -> tuple[int, float]:
-    """Wait for the server to record the run's Completed task runs: all of them, or no
-    progress for `quiet_for` s. Returns how many, and when (epoch s) the count last grew."""
+def settle(api_url: str, flow_run_id: str | None, expected: int, quiet_for: float = 30.0,
+           timeout: float = 3600.0, name_like: str | None = None) -> tuple[int, float]:
+    """Wait for the server to record the run's Completed task runs (count_completed's
+    selection): all of them, or no progress for `quiet_for` s. Returns how many, and
+    when (epoch s) the count last grew."""
     deadline = time.monotonic() + timeout
     last, changed_at = -1, time.time()
     while True:
-        count = count_completed(api_url, flow_run_id)
+        count = count_completed(api_url, flow_run_id, name_like)
         if count != last:
             last, changed_at = count, time.time()
         if count >= expected or time.time() - changed_at > quiet_for or time.monotonic() > deadline:

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from bench.ingest_bench import LIMIT_NAME
 from bench.local_services import LAYOUTS, process_batch_pool, running_server
-from bench.records import RESULTS_DIR, machine, utc_stamp
+from bench.records import RESULTS_DIR, last_json_line, machine, utc_stamp
+from bench.server_readback import settle
 from video_ingest.prefect_api.connection import ensure_global_limit
 
 
@@ -139,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                                            str(ids_file), "--json"], env=submitter_env, stdout=subprocess.PIPE,
                                           stderr=err, text=True, timeout=args.timeout)
                 seconds = time.monotonic() - began
-            lines = done.stdout.strip().splitlines()
-            summary = json.loads(lines[-1]) if lines else {}
-            accounts = read_accounts(client, args.items, prefix, summary)
+                summary = last_json_line(done.stdout)
+                # submit returns once the batch runs are Completed, while their processes
+                # may still be sending their items' last events (Prefect drains them at
+                # exit): read once the server has them all, before the worker and its
+                # processes are stopped.
+                settle(server.url, None, args.items, name_like=prefix)
+                accounts = read_accounts(client, args.items, prefix, summary)
     line = verdict_line(accounts, seconds)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"submit-scale-{utc_stamp()}.json").write_text(json.dumps(

@@ -280,9 +280,11 @@ def process_batch_pool(client, name: str, worker_env: dict, pool_env: dict | Non
     limit `pool_limit`), an ingest-batch deployment on it, and Prefect's process worker
     (environment `worker_env`, stderr to `worker_log`) running each batch run as a
     subprocess: the stand-in for the Kubernetes pool and its Jobs. Yields the
-    deployment's name. The worker and its flow-run subprocesses are stopped on the way
-    out, SIGKILL after 30 s, so a stand-in worker slow to shut down (seen once in CI,
-    under load) fails nothing."""
+    deployment's name. On the way out, the worker's flow-run subprocesses are given up
+    to 120 s to end on their own (they send their items' last events as they exit),
+    then the worker and what is left are stopped, SIGKILL after 30 s, so a stand-in
+    worker slow to shut down (seen once in CI, under load) fails nothing. After a
+    failure inside the block, nothing is waited for."""
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.workers.process import ProcessWorker
 
@@ -304,5 +306,33 @@ def process_batch_pool(client, name: str, worker_env: dict, pool_env: dict | Non
         )
     try:
         yield f"ingest-batch/{name}"
+        # A batch run is Completed on the server before its process has sent the
+        # last of its items' events, which it does on its way out: stopping the
+        # worker now would cut that short and lose them. Let its runs end first.
+        wait_for_children(worker.pid, timeout=120)
     finally:
         stop_process(worker, 30, group=True)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc (Linux), whatever their session."""
+    children = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.split("/")[2]))
+    return children
+
+
+def wait_for_children(pid: int, timeout: float) -> bool:
+    """Wait until `pid` has no child process, at most `timeout` s; whether it has none."""
+    deadline = time.monotonic() + timeout
+    while child_pids(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

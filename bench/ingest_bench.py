@@ -30,6 +30,13 @@ over the same task without its tag: no limit, no concurrency call) and
 `ours-nolimit` (ours with VIDEO_INGEST_SLOT_LIMIT empty: no global limit; its items
 keep the tag, with no tag limit on it).
 
+A sixth, `events-only` (bench/events_only.py), runs no task engine and no handler:
+each item's three task-run events, made with Prefect's function and sent over the
+flow's own websockets. It is the floor under any client on this machine: what the
+server records while a client makes and sends nothing but the events. An
+`events_floor` line before the last one gives it as a share of the ceiling, and ours
+and `map-nolimit` as shares of it.
+
 After the variants, on the same server, the server's ceiling is measured
 (bench/server_ceiling.py, `--ceiling-items` task runs sent as events with no flow):
 the most task-run events per second it records, three per item.
@@ -68,7 +75,7 @@ from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_of_
 
 LIMIT_NAME = "video-ingest"
 TAG_LIMIT_NAME = f"tag:{LIMIT_NAME}"
-VARIANTS = ("seed", "map", "map-nolimit", "ours", "ours-nolimit")
+VARIANTS = ("seed", "map", "map-nolimit", "ours", "ours-nolimit", "events-only")
 
 
 @dataclass
@@ -300,8 +307,26 @@ def verdict_line(rows: list[Row], limit: int, ceiling_events_per_s: float | None
             f" vs_map_nolimit={vs_map} of_server_ceiling={of_ceiling}")
 
 
+def floor_lines(rows: list[Row], ceiling_events_per_s: float | None = None) -> list[str]:
+    """Per size with an `events-only` run: how fast the floor under any client went,
+    as a share of the ceiling, and ours and `.map` with no limit as shares of it."""
+    lines = []
+    for floor in (row for row in rows if row.variant == "events-only"):
+        shares = [f"{variant}_of_floor={row.items_per_s / floor.items_per_s:.2f}"
+                  for variant in ("ours", "map-nolimit")
+                  for row in rows if row.variant == variant and row.items == floor.items]
+        of_ceiling = (f"{floor.items_per_s * EVENTS_PER_ITEM / ceiling_events_per_s:.2f}"
+                      if ceiling_events_per_s else "nan")
+        lines.append(" ".join([f"events_floor items={floor.items} items_per_s={floor.items_per_s:.1f}",
+                               f"of_server_ceiling={of_ceiling}", *shares]))
+    return lines
+
+
 def print_verdict(rows: list[Row], limit: int, ceiling_events_per_s: float | None = None) -> int:
-    """Print the verdict line; non-zero when any of our runs with the limit went over it."""
+    """Print the floor lines and the verdict line; non-zero when any of our runs with
+    the limit went over it."""
+    for line in floor_lines(rows, ceiling_events_per_s):
+        print(line)
     line = verdict_line(rows, limit, ceiling_events_per_s)
     if line is None:
         return 0

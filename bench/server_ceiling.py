@@ -122,57 +122,74 @@ def create_flow_run(api_url: str, name: str) -> str:
         return run.json()["id"]
 
 
-def build_task_run_events(api_url: str, flow_run_id: str, items: int) -> list[list]:
-    """Each item's Pending, Running and Completed events, as Prefect's task engine makes them."""
-    from prefect.client.orchestration import get_client
+def item_task_run_events(flow_run_id, name: str, dynamic_key: str) -> list:
+    """One item's Pending, Running and Completed events, made as Prefect's task engine
+    makes them (its `emit_task_run_state_change_event`, which also hands each to the
+    process's events worker), for a task run of `flow_run_id` named `name`."""
     from prefect.client.schemas.objects import TaskRun, TaskRunPolicy
-    from prefect.events.clients import AssertingEventsClient
-    from prefect.events.related import object_as_related_resource
-    from prefect.events.worker import EventsWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.states import Completed, Pending, Running
     from prefect.utilities.engine import emit_task_run_state_change_event
 
+    pending = Pending()
+    task_run = TaskRun(
+        id=uuid.uuid4(), name=name, flow_run_id=flow_run_id, task_key="ceiling-item", dynamic_key=dynamic_key,
+        empirical_policy=TaskRunPolicy(retries=3), tags=["video-ingest"], expected_start_time=pending.timestamp,
+        state_id=pending.id, state_type=pending.type, state_name=pending.name, state=pending,
+        created=pending.timestamp, updated=pending.timestamp,
+    )
+    events, last = [], None
+    for state in (pending, Running(), Completed()):
+        previous = task_run.state if last else None
+        state.state_details.task_run_id = task_run.id
+        state.state_details.flow_run_id = flow_run_id
+        task_run.state, task_run.state_id = state, state.id
+        task_run.state_type, task_run.state_name = state.type, state.name
+        if state.is_running():
+            task_run.start_time = state.timestamp
+            task_run.run_count += 1
+        if state.is_final():
+            task_run.end_time = state.timestamp
+            task_run.total_run_time = state.timestamp - task_run.start_time
+        last = emit_task_run_state_change_event(
+            task_run=task_run, initial_state=previous, validated_state=state, follows=last,
+        )
+        events.append(last)
+    return events
+
+
+def flow_run_related(client, flow_run_id) -> list:
+    """The flow run and its flow as related resources, as the client's events worker
+    attaches them to a task run's events."""
+    from prefect.events.related import object_as_related_resource
+
+    flow_run = client.read_flow_run(flow_run_id)
+    flow = client.read_flow(flow_run.flow_id)
+    return [
+        object_as_related_resource(kind="flow-run", role="flow-run", object=flow_run),
+        object_as_related_resource(kind="flow", role="flow", object=flow),
+    ]
+
+
+def build_task_run_events(api_url: str, flow_run_id: str, items: int) -> list[list]:
+    """Each item's Pending, Running and Completed events, as Prefect's task engine makes them."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         with get_client(sync_client=True) as client:
-            flow_run = client.read_flow_run(flow_run_id)
-            flow = client.read_flow(flow_run.flow_id)
+            related = flow_run_related(client, flow_run_id)
         # The engine's function hands each event to the process's events worker and
         # returns it; the worker is pointed at Prefect's recording client here, so
         # nothing is sent before the clock starts.
         EventsWorker.set_client_override(AssertingEventsClient)
         try:
-            related = [
-                object_as_related_resource(kind="flow-run", role="flow-run", object=flow_run),
-                object_as_related_resource(kind="flow", role="flow", object=flow),
-            ]
             per_item = []
             for n in range(items):
-                pending = Pending()
-                task_run = TaskRun(
-                    id=uuid.uuid4(), name=f"ceiling-{n:06d}", flow_run_id=flow_run.id, task_key="ceiling-item",
-                    dynamic_key=str(n), empirical_policy=TaskRunPolicy(retries=3), tags=["video-ingest"],
-                    expected_start_time=pending.timestamp, state_id=pending.id, state_type=pending.type,
-                    state_name=pending.name, state=pending, created=pending.timestamp, updated=pending.timestamp,
-                )
-                events, last = [], None
-                for state in (pending, Running(), Completed()):
-                    previous = task_run.state if last else None
-                    state.state_details.task_run_id = task_run.id
-                    state.state_details.flow_run_id = flow_run.id
-                    task_run.state, task_run.state_id = state, state.id
-                    task_run.state_type, task_run.state_name = state.type, state.name
-                    if state.is_running():
-                        task_run.start_time = state.timestamp
-                        task_run.run_count += 1
-                    if state.is_final():
-                        task_run.end_time = state.timestamp
-                        task_run.total_run_time = state.timestamp - task_run.start_time
-                    last = emit_task_run_state_change_event(
-                        task_run=task_run, initial_state=previous, validated_state=state, follows=last,
-                    )
-                    last.related += related
-                    events.append(last)
+                events = item_task_run_events(uuid.UUID(str(flow_run_id)), f"ceiling-{n:06d}", str(n))
+                for event in events:
+                    event.related += related
                 per_item.append(events)
         finally:
             drain_client_workers(timeout=60)

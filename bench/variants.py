@@ -18,6 +18,9 @@ our flow's settings from VIDEO_INGEST_* (the benchmark sets both).
   of the `video-ingest` global limit leased in blocks.
 * `ours-nolimit`: the same flow; the benchmark runs it with no global limit
   (VIDEO_INGEST_SLOT_LIMIT empty).
+* `events-only`: no task engine and no handler: each item's three task-run events,
+  made with Prefect's function and sent on websockets of the flow's own
+  (bench/events_only.py). The floor under any client on this machine.
 """
 
 from __future__ import annotations
@@ -81,6 +84,15 @@ def map_bulk_nolimit(video_ids: list[str]) -> int:
     return map_and_wait(ingest_video_untagged, video_ids)
 
 
+@flow(name="bench-events-only", persist_result=False)
+def events_only_bulk(video_ids: list[str]) -> int:
+    from prefect.context import FlowRunContext
+
+    from bench.events_only import send_item_events
+
+    return send_item_events(FlowRunContext.get().flow_run.id, video_ids)
+
+
 def run_ours(ids: list[str]):
     from video_ingest.ingestion.flows import ingest_batch
 
@@ -99,8 +111,11 @@ def run_variant(variant: str, count: int, prefix: str = "vid", ms: int = 0) -> d
         state = map_bulk_nolimit(ids, return_state=True)
     elif variant in ("ours", "ours-nolimit"):  # the limit is in the environment
         state = run_ours(ids)
+    elif variant == "events-only":
+        state = events_only_bulk(ids, return_state=True)
     else:
-        raise SystemExit(f"unknown variant {variant!r}: use seed, map, map-nolimit, ours or ours-nolimit")
+        raise SystemExit(
+            f"unknown variant {variant!r}: use seed, map, map-nolimit, ours, ours-nolimit or events-only")
     flow_seconds = time.monotonic() - started
     from video_ingest.prefect_api.connection import drain_client_workers
 

@@ -45,14 +45,14 @@ def test_ours_without_the_limit_does_not_count_towards_the_verdicts_concurrency(
 
 @pytest.mark.parametrize("variant, tag_limit, global_limit", [
     ("seed", 200, None), ("map", 200, None), ("ours", None, 200),
-    ("map-nolimit", None, None), ("ours-nolimit", None, None),
+    ("map-nolimit", None, None), ("ours-nolimit", None, None), ("events-only", None, None),
 ])
 def test_only_the_limited_variants_run_under_a_limit(variant, tag_limit, global_limit):
     assert limits_of(variant, 200) == {TAG_LIMIT_NAME: tag_limit, LIMIT_NAME: global_limit}
 
 
 def test_every_variant_runs_by_default():
-    assert parse_args([]).variants == ["seed", "map", "map-nolimit", "ours", "ours-nolimit"]
+    assert parse_args([]).variants == ["seed", "map", "map-nolimit", "ours", "ours-nolimit", "events-only"]
 
 
 def test_ceiling_counts_three_events_for_each_task_run_the_server_recorded_completed():

@@ -44,6 +44,18 @@ class ProbeFailed(AssertionError):
     """The probe pod gave no answer: it did not start, failed, or could not resolve the host."""
 
 
+def stops_connecting(kubectl, namespace: str, labels: dict[str, str], host: str, port: int,
+                     within: float = 90.0) -> bool:
+    """True once a pod labelled `labels` can no longer connect to host:port, asked again
+    with a new probe pod until `within` seconds have passed: the policy engine applies a
+    new NetworkPolicy some seconds after it is created, not at once."""
+    deadline = time.monotonic() + within
+    while can_connect(kubectl, namespace, labels, host, port):
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
 def can_connect(kubectl, namespace: str, labels: dict[str, str], host: str, port: int,
                 timeout: float = 10.0, image: str = PROJECT_IMAGE, start_timeout: float = 120.0) -> bool:
     """True when a pod labelled `labels` in `namespace` connects to host:port within

@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from reachability import can_connect
+from reachability import can_connect, stops_connecting
 
 if TYPE_CHECKING:
     from conftest import Kubectl
@@ -185,12 +185,12 @@ def test_network_policies_are_enforced(namespace: Kubectl, project_image: str) -
     assert can_connect(namespace, ns, client, address, 8080), "no policy yet: the client must connect"
 
     namespace.apply(network_policy("deny-ingress", listener, ingress=[]))
-    assert not can_connect(namespace, ns, client, address, 8080), "default-deny ingress is not enforced"
+    assert stops_connecting(namespace, ns, client, address, 8080), "default-deny ingress is not enforced in 90 s"
 
     namespace.apply(network_policy("admit-client", listener, ingress=[
         {"from": [{"podSelector": {"matchLabels": client}}], "ports": [{"protocol": "TCP", "port": 8080}]},
     ]))
-    assert can_connect(namespace, ns, client, address, 8080), "the allow policy does not admit the client"
+    assert can_connect(namespace, ns, client, address, 8080, timeout=60), "the allow policy does not admit the client"
     assert not can_connect(namespace, ns, {"role": "other"}, address, 8080), "the allow policy admits any pod"
 
 

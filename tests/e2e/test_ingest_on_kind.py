@@ -623,9 +623,13 @@ def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_onc
     """One item holds more memory than a flow-run pod may (kind values: 768Mi), so its pod is
     killed for memory with the batch's other items in flight. The leftovers run again, split
     one item per run on the last attempt: the other items succeed, each by one working
-    attempt, and only the big one is reported failed. No slot is left taken."""
+    attempt, and only the big one is reported failed. No slot is left taken.
+
+    The others take 45 s: the kernel's kill of the big one came from 1 s to 27 s after its
+    batch began (once the others, at 2 s each, had finished first and nothing was left
+    to split), so they are still in flight when it dies."""
     big = "oom-big#mem=1500,ms=1000"
-    others = [f"oom-{n}#ms=2000" for n in range(3)]
+    others = [f"oom-{n}#ms=45000" for n in range(3)]
     began = time.monotonic()
     code, summary, stderr = submit([big, *others], tmp_path)  # one batch (ingest.batchSize 4)
     print_figures("out of memory", items=1 + len(others), run_seconds=round(time.monotonic() - began, 1),

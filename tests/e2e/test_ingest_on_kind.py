@@ -625,9 +625,9 @@ def test_item_too_big_for_its_pods_memory_fails_alone_and_the_others_succeed_onc
     one item per run on the last attempt: the other items succeed, each by one working
     attempt, and only the big one is reported failed. No slot is left taken.
 
-    The others take 45 s: the kernel's kill of the big one came from 1 s to 27 s after its
-    batch began (once the others, at 2 s each, had finished first and nothing was left
-    to split), so they are still in flight when it dies."""
+    The others take 45 s, so they are still in flight when the big one dies. At 2 s each
+    they were, in earlier runs; then the kernel's kill came 27 s after its batch began,
+    the others had finished first, and the last attempt had nothing to split."""
     big = "oom-big#mem=1500,ms=1000"
     others = [f"oom-{n}#ms=45000" for n in range(3)]
     began = time.monotonic()

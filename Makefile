@@ -21,10 +21,12 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 # The image's dependencies exactly as the Dockerfile installs them (requirements.lock,
-# hashes checked), then the project and its dev tools on top.
+# hashes checked), then the project and its dev tools on top. --no-deps: the lock is
+# complete, so pip resolves nothing (pip 23.2's resolver once refused the lock in
+# hash mode, taking prefect's `httpx[http2]` for an unpinned httpx 0.29.0).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 

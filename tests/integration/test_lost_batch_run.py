@@ -42,7 +42,18 @@ def test_killed_batch_is_run_again_and_every_item_is_done_once(api_env, client, 
     # each item was ingested once: one .done record per item, and one line per attempt
     # that did the work (a second working attempt would add a line, O_EXCL or not)
     assert sorted(p.stem for p in dest.glob("*.done")) == sorted(i.split("#")[0] for i in ids)
-    working = {p.stem: len(p.read_text().splitlines()) for p in dest.glob("*.attempts")}
-    assert working == {i.split("#")[0]: 1 for i in ids}
+    claimed_by = {p.stem: json.loads(p.read_text())["pid"] for p in dest.glob("*.done")}
+    working = {p.stem: [json.loads(line)["pid"] for line in p.read_text().splitlines()] for p in dest.glob("*.attempts")}
+    assert sorted(working) == sorted(claimed_by)
+    # The kill can land after an item's work but before its claim (the handler writes the
+    # line, then the record): that item was not finished, so the re-run does it again.
+    # Only such an item may have a second line, and only from the killed process first.
+    interrupted = {
+        item for item, pids in working.items()
+        if pids[0] == killed_pid and claimed_by[item] != killed_pid and killed_pid not in pids[1:]
+    }
+    assert len(interrupted) <= 2, f"more items cut off than the window of 2 holds: {sorted(interrupted)}"
+    twice = {item: pids for item, pids in working.items() if len(pids) != (2 if item in interrupted else 1)}
+    assert not twice, f"items worked on by more attempts than a kill explains (killed pid {killed_pid}): {twice}"
     reruns = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="-rerun1")))
     assert any(run.deployment_id for run in reruns), "the killed batch was not run again"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Downloads the wheels the project image needs (requirements.lock, hashes
-# checked), for the image's own interpreter, into wheelhouse/ (the Dockerfile
-# then installs with --no-index). Used where a
-# docker build cannot reach PyPI itself. pip runs inside PYTHON_IMAGE (host
+# checked, nothing resolved: the lock is complete), for the image's own
+# interpreter, into wheelhouse/ (the Dockerfile then installs with --no-index).
+# Used where a docker build cannot reach PyPI itself. pip runs inside PYTHON_IMAGE (host
 # network, the host's CA bundle), so environment markers match the image's
 # Python, not the host's. Cached by requirements.lock and the image's ID.
 #   hack/build-wheelhouse.sh PYTHON_IMAGE
@@ -26,7 +26,7 @@ main() {
       -e PIP_CERT=/etc/ssl/certs/host-ca.crt -e PIP_DISABLE_PIP_VERSION_CHECK=1 \
       "${python_image}" sh -ec '
         python3 -m venv /tmp/venv
-        /tmp/venv/bin/pip download --quiet --require-hashes --only-binary=:all: --dest /out \
+        /tmp/venv/bin/pip download --quiet --require-hashes --no-deps --only-binary=:all: --dest /out \
           -r /src/requirements.lock
         chown -R '"$(id -u):$(id -g)"' /out'
     touch "${cache}/.complete"

@@ -82,11 +82,13 @@ vi::apt::ensure() {
   done
   ((${#missing[@]} == 0)) && return 0
   vi::log "installing Debian packages: ${missing[*]}"
+  # Builds may run side by side (.ci/run): wait for another's apt, do not fail on its lock.
   if [[ -z "${VI_APT_UPDATED}" ]]; then
-    apt-get update -q >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
     VI_APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+    "${missing[@]}" >/dev/null
 }
 
 # --- Go builds -------------------------------------------------------------

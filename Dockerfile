@@ -18,8 +18,9 @@ COPY wheelhouse/ /wheels/
 # Every dependency (pip and the build backend too) at the version and with the
 # hashes in requirements.lock (`make lock`), wheels only: nothing unpinned,
 # nothing built from source. The lock is complete, so pip resolves nothing
-# (--no-deps): a newer release of a dependency on PyPI cannot reach the build. pip compiles every module as it installs, so pods
-# with a read-only root filesystem start from bytecode.
+# (--no-deps): a newer release of a dependency on PyPI cannot reach the build.
+# pip compiles every module as it installs, so pods with a read-only root
+# filesystem start from bytecode.
 COPY requirements.lock /src/
 # hadolint ignore=DL3042
 RUN python3 -m venv /opt/video-ingest \

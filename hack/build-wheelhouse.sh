@@ -2,9 +2,9 @@
 # Downloads the wheels the project image needs (requirements.lock, hashes
 # checked, nothing resolved: the lock is complete), for the image's own
 # interpreter, into wheelhouse/ (the Dockerfile then installs with --no-index).
-# Used where a docker build cannot reach PyPI itself. pip runs inside PYTHON_IMAGE (host
-# network, the host's CA bundle), so environment markers match the image's
-# Python, not the host's. Cached by requirements.lock and the image's ID.
+# Used where a docker build cannot reach PyPI itself. pip runs inside
+# PYTHON_IMAGE (host network, the host's CA bundle), so environment markers
+# match the image's Python, not the host's. Cached by requirements.lock and the image's ID.
 #   hack/build-wheelhouse.sh PYTHON_IMAGE
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -24,7 +24,7 @@ and the same item IDs, then asks the server, not the variant, what happened:
 
 The seed pattern and `.map` are capped by a `video-ingest` tag limit (their way);
 ours by a `video-ingest` global limit that its batch leases in blocks. The tag limit
-is removed while ours runs, since our items carry the tag for observability. Two
+is removed while ours runs: its items carry the tag, and would lease from it too. Two
 variants run with no limit at all, for what a limit costs: `map-nolimit` (`.map`
 over the same task without its tag: no limit, no concurrency call) and
 `ours-nolimit` (ours with VIDEO_INGEST_SLOT_LIMIT empty: no global limit; its items
@@ -32,10 +32,13 @@ keep the tag, with no tag limit on it).
 
 A sixth, `events-only` (bench/events_only.py), runs no task engine and no handler:
 each item's three task-run events, made with Prefect's function and sent over the
-flow's own websockets. It is the floor under any client on this machine: what the
-server records while a client makes and sends nothing but the events. An
-`events_floor` line before the last one gives it as a share of the ceiling, and ours
-and `map-nolimit` as shares of it.
+flow's own websockets. It is the floor under any client that records an item in
+Prefect's engine's three events: what the server records while a client makes and
+sends nothing but the events. An `events_floor` line before the last one gives it as
+a share of the ceiling, and ours and `map-nolimit` as shares of it. Ours records an
+item that succeeds at once in two events (no Pending state; item_runs.py), so it can
+pass that floor; an `ours_events` line gives the events it sent per second, as a
+share of the ceiling.
 
 After the variants, on the same server, the server's ceiling is measured
 (bench/server_ceiling.py, `--ceiling-items` task runs sent as events with no flow):
@@ -322,10 +325,22 @@ def floor_lines(rows: list[Row], ceiling_events_per_s: float | None = None) -> l
     return lines
 
 
+def ours_events_lines(rows: list[Row], ceiling_events_per_s: float | None = None) -> list[str]:
+    """Per size, the events ours really sent the server: an item that succeeds at once
+    is two (Running, Completed; item_runs.py), not Prefect's engine's three; as a share
+    of the ceiling."""
+    from video_ingest.ingestion.item_runs import EVENTS_PER_CLEAN_ITEM
+
+    return [f"ours_events items={row.items} events_per_item={EVENTS_PER_CLEAN_ITEM}"
+            f" events_per_s={row.items_per_s * EVENTS_PER_CLEAN_ITEM:.0f} of_server_ceiling="
+            + (f"{row.items_per_s * EVENTS_PER_CLEAN_ITEM / ceiling_events_per_s:.2f}" if ceiling_events_per_s else "nan")
+            for row in rows if row.variant == "ours"]
+
+
 def print_verdict(rows: list[Row], limit: int, ceiling_events_per_s: float | None = None) -> int:
-    """Print the floor lines and the verdict line; non-zero when any of our runs with
-    the limit went over it."""
-    for line in floor_lines(rows, ceiling_events_per_s):
+    """Print the floor lines, ours' own events and the verdict line; non-zero when any
+    of our runs with the limit went over it."""
+    for line in floor_lines(rows, ceiling_events_per_s) + ours_events_lines(rows, ceiling_events_per_s):
         print(line)
     line = verdict_line(rows, limit, ceiling_events_per_s)
     if line is None:

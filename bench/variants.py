@@ -15,7 +15,8 @@ our flow's settings from VIDEO_INGEST_* (the benchmark sets both).
 * `map-nolimit`: `.map` over the same task without its tag: no limit and no
   concurrency call at all, Prefect at its fastest.
 * `ours`: our `ingest-batch` flow with the synthetic handler, items holding slots
-  of the `video-ingest` global limit leased in blocks.
+  of the `video-ingest` global limit leased in blocks, each a task run recorded
+  through its events without Prefect's task engine (item_runs.py).
 * `ours-nolimit`: the same flow; the benchmark runs it with no global limit
   (VIDEO_INGEST_SLOT_LIMIT empty).
 * `events-only`: no task engine and no handler: each item's three task-run events,

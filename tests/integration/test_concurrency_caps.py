@@ -16,6 +16,21 @@ def start_run(ids_path, env, *extra):
     )
 
 
+def two_concurrent_runs(env, client, tmp_path, unique) -> list:
+    """Two `video-ingest run`s of 15 items of 200 ms at once; their 30 task runs."""
+    runs = [
+        start_run(write_ids(tmp_path / f"ids{k}.txt", [f"{unique}-{k}-{n}#ms=200" for n in range(15)]),
+                  env, "--max-inflight", "8")
+        for k in range(2)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    task_runs = read_task_runs_named(client, unique, expected=30)
+    assert len(task_runs) == 30
+    return task_runs
+
+
 def test_window_caps_running_task_runs(api_env, client, tmp_path, unique):
     ids = write_ids(tmp_path / "ids.txt", [f"{unique}-{n}#ms=150" for n in range(40)])
     run = start_run(ids, api_env, "--max-inflight", "4")
@@ -35,16 +50,7 @@ def test_global_limit_caps_items_across_two_concurrent_runs(api_env, client, tmp
     client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=limit_name, limit=3))
     env = {**api_env, "VIDEO_INGEST_SLOT_LIMIT": limit_name, "VIDEO_INGEST_SLOT_BLOCK": "2"}
     try:
-        runs = [
-            start_run(write_ids(tmp_path / f"ids{k}.txt", [f"{unique}-{k}-{n}#ms=200" for n in range(15)]),
-                      env, "--max-inflight", "8")
-            for k in range(2)
-        ]
-        for run in runs:
-            _, err = run.communicate(timeout=300)
-            assert run.returncode == 0, err
-        task_runs = read_task_runs_named(client, unique, expected=30)
-        assert len(task_runs) == 30
+        task_runs = two_concurrent_runs(env, client, tmp_path, unique)
         peak = max_concurrent(task_run_intervals(task_runs))
         assert peak <= 3
         assert peak >= 2, "items never overlapped: the test would not notice an over-limit run"
@@ -52,3 +58,22 @@ def test_global_limit_caps_items_across_two_concurrent_runs(api_env, client, tmp
         assert client.read_global_concurrency_limit_by_name(limit_name).active_slots == 0
     finally:
         client.delete_global_concurrency_limit_by_name(limit_name)
+
+
+def test_tag_limit_caps_items_across_two_concurrent_runs_and_its_slots_all_go_back(api_env, client, tmp_path,
+                                                                                   unique):
+    """A tag limit (`tag:<tag>`) is leased in blocks by each batch, like the global one."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    tag = f"{unique}-tag"
+    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=f"tag:{tag}", limit=3))
+    env = {**api_env, "VIDEO_INGEST_TAG": tag, "VIDEO_INGEST_SLOT_BLOCK": "2"}
+    try:
+        task_runs = two_concurrent_runs(env, client, tmp_path, unique)
+        assert all(run.tags == [tag] for run in task_runs)
+        peak = max_concurrent(task_run_intervals(task_runs))
+        assert peak <= 3
+        assert peak >= 2, "items never overlapped: the test would not notice an over-limit run"
+        assert client.read_global_concurrency_limit_by_name(f"tag:{tag}").active_slots == 0
+    finally:
+        client.delete_global_concurrency_limit_by_name(f"tag:{tag}")

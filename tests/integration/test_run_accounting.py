@@ -36,6 +36,18 @@ def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_pa
     for item in failing:
         assert (runs[item].state.type.value, runs[item].run_count) == ("FAILED", 3)
     assert all(runs[item].state.type.value == "COMPLETED" for item in plain)
+    # Each item is a `process-video` task run of its batch, tagged, whose recorded history
+    # is every attempt's state in order (the batch records them through events, no engine).
+    history = {item: [state.name for state in client.read_task_run_states(runs[item].id)]
+               for item in (plain[0], flaky[0], failing[0])}
+    assert history == {
+        plain[0]: ["Running", "Completed"],
+        flaky[0]: ["Running", "Retrying", "Retrying", "Completed"],
+        failing[0]: ["Running", "Retrying", "Retrying", "Failed"],
+    }, history
+    assert {run.task_key for run in runs.values()} == {"video_ingest.process_video"}
+    assert all(run.tags == ["video-ingest"] and run.flow_run_id for run in runs.values())
+    assert all(run.start_time and run.end_time and run.start_time <= run.end_time for run in runs.values())
 
 
 def test_all_good_file_exits_zero(api_env, tmp_path, unique):

@@ -2,12 +2,11 @@
 
 import concurrent.futures
 
-from prefect.states import Completed
-
 from video_ingest.ingestion.event_backlog import EventBacklog
 from video_ingest.ingestion.flows import run_items
 from video_ingest.ingestion.manifest import VideoItem
 from video_ingest.ingestion.slots import UnlimitedSlots
+from video_ingest.ingestion.summary import ItemOutcome
 from video_ingest.ingestion.window import InflightWindow
 
 
@@ -57,19 +56,11 @@ def test_a_backlog_that_stops_shrinking_is_given_up_on_once():
     assert not backlog.too_high()
 
 
-class DoneFuture(concurrent.futures.Future):
-    """A finished item, shaped like a Prefect future (wait, state, result)."""
-
-    def __init__(self, item_id: str):
-        super().__init__()
-        self.state = Completed(data={"attempt": 1, "action": "ingested"})
-        self.set_result(item_id)
-
-    def wait(self, timeout=None):
-        return None
-
-    def result(self, timeout=None, raise_on_failure=True):
-        return {"attempt": 1, "action": "ingested"}
+def done_future(item_id: str) -> concurrent.futures.Future:
+    """A finished item: a future of its outcome, as the batch's item threads give."""
+    future = concurrent.futures.Future()
+    future.set_result(ItemOutcome(item_id, ok=True, state="Completed", attempts=1, detail="ingested"))
+    return future
 
 
 def test_items_wait_while_events_are_backlogged_and_all_run_once_it_drains():
@@ -78,7 +69,7 @@ def test_items_wait_while_events_are_backlogged_and_all_run_once_it_drains():
 
     def submit(item: VideoItem):
         submitted.append(item.id)
-        return DoneFuture(item.id)
+        return done_future(item.id)
 
     def backlogged() -> bool:
         blocked = next(backlog_checks)

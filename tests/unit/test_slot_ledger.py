@@ -1,6 +1,6 @@
 import pytest
 
-from video_ingest.ingestion.slots import Lease, SlotLedger
+from video_ingest.ingestion.slots import AllSlots, Lease, SlotLedger
 
 
 def test_no_slot_can_be_taken_before_a_lease():
@@ -43,3 +43,35 @@ def test_leases_are_kept_while_items_wait_and_released_after():
 def test_giving_back_more_than_taken_is_a_bug():
     with pytest.raises(RuntimeError):
         SlotLedger(cap=1, block=1).give_back()
+
+
+class CountingSlots:
+    """A slot source with `free` slots (a stand-in for LeasedSlots, without a server)."""
+
+    def __init__(self, free: int, retry_after: float = 0.1):
+        self.free, self.in_use, self.retry_after, self.closed = free, 0, retry_after, False
+
+    def try_take(self, still_to_submit: int) -> bool:
+        if self.in_use < self.free:
+            self.in_use += 1
+            return True
+        return False
+
+    def give_back(self, still_to_submit: int) -> None:
+        self.in_use -= 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_item_needs_a_slot_of_every_source_and_a_refusal_gives_the_others_back():
+
+    limit, tag = CountingSlots(free=5), CountingSlots(free=2, retry_after=1.5)
+    both = AllSlots([limit, tag])
+    assert [both.try_take(10) for _ in range(3)] == [True, True, False]
+    assert (limit.in_use, tag.in_use) == (2, 2), "the refused item kept a slot of the first source"
+    assert both.retry_after == 1.5
+    both.give_back(9)
+    assert (limit.in_use, tag.in_use) == (1, 1)
+    both.close()
+    assert limit.closed and tag.closed

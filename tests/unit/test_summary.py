@@ -67,21 +67,16 @@ def test_a_failed_items_reason_names_its_state_attempts_and_why():
     assert failure_reason(ItemOutcome("a", ok=False, state="NotRun", detail="pod did not start")) == "NotRun: pod did not start"
 
 
-def test_a_failed_items_outcome_counts_the_attempt_its_last_exception_was_marked_with():
-    from prefect.states import Completed, Failed
+def test_an_outcome_read_back_from_the_server_counts_its_task_runs_run_count():
+    from prefect.states import Completed, Failed, Running
 
-    from video_ingest.ingestion.summary import ATTEMPT_MARK, outcome_from_state
+    from video_ingest.ingestion.summary import outcome_from_state
 
-    error = RuntimeError("source gone")
-    setattr(error, ATTEMPT_MARK, 3)
-    failed = outcome_from_state("a", Failed(message="source gone"), error)
-    assert (failed.ok, failed.attempts, failed.detail) == (False, 3, "source gone")
-    assert outcome_from_state("a", Failed(message="x"), RuntimeError("unmarked")).attempts == 0
-    done = outcome_from_state("a", Completed(), {"attempt": 2, "action": "ingested"})
-    assert (done.ok, done.attempts, done.detail) == (True, 2, "ingested")
-    # read back from the server: the task run's run count
-    assert outcome_from_state("a", Failed(message="x"), attempts=4).attempts == 4
-    assert outcome_from_state("a", Completed(), attempts=1).attempts == 1
+    failed = outcome_from_state("a", Failed(message="source gone"), attempts=4)
+    assert (failed.ok, failed.attempts, failed.detail) == (False, 4, "source gone")
+    assert outcome_from_state("a", Completed(), attempts=1) == ItemOutcome("a", ok=True, state="Completed", attempts=1)
+    stuck = outcome_from_state("a", Running(), attempts=1)
+    assert (stuck.ok, stuck.detail) == (False, "ended Running without finishing")
 
 
 def test_a_summary_survives_its_record_whole():

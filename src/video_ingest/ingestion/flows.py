@@ -8,28 +8,28 @@ run's final state, never from a counter of submissions.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections import deque
-from contextlib import ExitStack, contextmanager
-from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
+from typing import Any, Callable
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
-from prefect.runtime import task_run as task_run_runtime
 from prefect.states import Cancelled, Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.tasks import exponential_backoff
 
 from video_ingest.ingestion.batches import PARAMETER_BUDGET
 from video_ingest.ingestion.event_backlog import EventBacklog
 from video_ingest.ingestion.handlers import PermanentItemError, VideoHandler, build_handler, item_problem
+from video_ingest.ingestion.item_runs import ItemRuns, RetryPolicy
 from video_ingest.ingestion.manifest import VideoItem
 from video_ingest.ingestion.request import IngestRequest
-from video_ingest.ingestion.slots import SlotLimitError, SlotSource, item_slots, wait_briefly
-from video_ingest.ingestion.summary import ATTEMPT_MARK, BatchSummary, ItemOutcome, OutcomeLedger, outcome_from_state
+from video_ingest.ingestion.slots import SlotLimitError, SlotSource, batch_slots, wait_briefly
+from video_ingest.ingestion.summary import BatchSummary, ItemOutcome, OutcomeLedger
 from video_ingest.ingestion.window import InflightWindow
 from video_ingest.settings import IngestSettings, SettingsError, load_settings
 
@@ -51,81 +51,23 @@ def _handler(name: str):
     return build_handler(name, _settings())
 
 
-# The handler its batch built, by name, for its items (task runs copy the batch's
-# context into their threads). Handlers hold no per-item state, so one serves every
-# item; building one per item re-read the settings each time, about a tenth of a
-# no-op item's cost. An item run outside a batch builds its own.
-_batch_handler: ContextVar[tuple[str, VideoHandler] | None] = ContextVar("batch_handler", default=None)
-
-
-def _item_handler(name: str) -> VideoHandler:
-    held = _batch_handler.get()
-    if held is not None and held[0] == name:
-        return held[1]
-    return _handler(name)
-
-
-class _ItemSuccessLines(logging.Filter):
-    """Drops the line Prefect's task engine logs for every completed task run,
-    "Finished in state Completed()": one log row per item on the server and one
-    console line per item in the pod (100,000 of each for 100,000 IDs), saying what
-    the run's state already says. Failures and retries keep their lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.INFO and str(record.msg).startswith("Finished in state Completed"))
-
-
-@contextmanager
-def _quiet_item_successes(log_level: str) -> Iterator[None]:
-    """Without the item success lines while this batch runs, unless the ingest log
-    level is INFO or DEBUG (ingest.logLevel, VIDEO_INGEST_LOG_LEVEL)."""
-    if logging.getLevelName(log_level) <= logging.INFO:
-        yield
-        return
-    task_runs, quiet = logging.getLogger("prefect.task_runs"), _ItemSuccessLines()
-    task_runs.addFilter(quiet)
-    try:
-        yield
-    finally:
-        task_runs.removeFilter(quiet)
-
-
-def _retry_unless_permanent(task, task_run, state: State) -> bool:
-    return not isinstance(state.data, PermanentItemError)
-
-
-@task(
-    name="process-video",
-    task_run_name="{item_id}",
-    retry_condition_fn=_retry_unless_permanent,
-    persist_result=False,
-)
-def process_video(item_id: str, source: str | None, handler: str) -> dict[str, Any]:
-    """Ingest one video with the named handler; the attempt number is Prefect's run count.
+def ingest_item(item: VideoItem, attempt: int, handler: VideoHandler) -> dict[str, Any]:
+    """One attempt at one video with `handler`; `attempt` is its task run's run count.
 
     The item is checked here, where it runs, whoever submitted it (the CLI, the UI or
     the API): an ID or source the handler can never process fails permanently, with
     its reason, and spends no retries.
     """
-    attempt = task_run_runtime.run_count
-    item = VideoItem(item_id, source)
-    chosen = _item_handler(handler)
-    try:
-        problem = item_problem(item, chosen)
-        if problem:
-            raise PermanentItemError(problem)
-        result = chosen.process(item, attempt)
-    except Exception as exc:
-        setattr(exc, ATTEMPT_MARK, attempt)  # read back by outcome_from_state in this process
-        raise
+    problem = item_problem(item, handler)
+    if problem:
+        raise PermanentItemError(problem)
+    result = handler.process(item, attempt)
     return {"action": result.action, "attempt": attempt, "checksum": result.checksum, "bytes": result.size}
 
 
-def retry_delays(retries: int, first_delay: float) -> list[float]:
-    """Exponential backoff: first_delay, 2x, 4x, ... (jitter is applied by Prefect)."""
-    if retries <= 0:
-        return []
-    return exponential_backoff(backoff_factor=first_delay)(retries)
+def retry_policy(settings: IngestSettings) -> RetryPolicy:
+    """Exponential backoff from the settings' first delay (1x, 2x, 4x, ...), with jitter."""
+    return RetryPolicy.exponential(settings.retries, settings.retry_delay, settings.retry_jitter)
 
 
 def run_items(
@@ -138,8 +80,8 @@ def run_items(
 ) -> list[ItemOutcome]:
     """Submit every item through a bounded window, holding one slot per item in flight.
 
-    `submit` returns a future (add_done_callback, wait, state, result). An item's slot is
-    taken before its task run is submitted and given back after its final state is read.
+    `submit` returns a `concurrent.futures.Future` of the item's outcome. An item's slot
+    is taken before it is submitted and given back once its final state is recorded.
     While `events_backlogged()`, no new item is submitted (see event_backlog.py).
     """
     pending = deque(items)
@@ -148,10 +90,11 @@ def run_items(
 
     def finish(future) -> None:
         item = item_of.pop(id(future))
-        future.wait()
-        state = future.state
-        value = future.result(raise_on_failure=False) if state.is_final() else None
-        outcome = outcome_from_state(item.id, state, value)
+        error = future.exception()
+        if error is None:
+            outcome = future.result()
+        else:  # not the item's own failure (ItemRuns records those) but the runner's
+            outcome = ItemOutcome(item.id, ok=False, state="Crashed", detail=f"{type(error).__name__}: {error}"[:500])
         outcomes.append(outcome)
         slots.give_back(len(pending))
         on_outcome(outcome)
@@ -218,36 +161,29 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
         chosen = _handler(handler_name)
     except (SettingsError, ValueError) as exc:
         return _rejected_batch(request.ids, str(exc), on_outcome)
-    retries, retry_delay = settings.retries, settings.retry_delay
     # No wider than the threads: a wider window would hold slots for items that only wait.
     window = InflightWindow(min(settings.max_inflight, settings.max_workers))
-
-    item_task = process_video.with_options(
-        retries=retries,
-        retry_delay_seconds=retry_delays(retries, retry_delay),
-        retry_jitter_factor=settings.retry_jitter if retry_delay > 0 else None,
-        tags=[settings.tag],
-    )
-    flow_run = FlowRunContext.get().flow_run
+    context = FlowRunContext.get()
+    flow_run = context.flow_run
     if _given_up(flow_run.id):
         logger.warning("the bulk run gave this batch run up before its pod started; its items run in another")
         return Cancelled(message="given up by its bulk run before it started: ran nothing")
+    runs = ItemRuns(context.flow_run, context.flow, tags=[settings.tag], policy=retry_policy(settings),
+                    log_successes=logging.getLevelName(settings.log_level) <= logging.INFO)
+    work = partial(ingest_item, handler=chosen)
     backlog = EventBacklog(settings.max_unsent_events)
     started = time.monotonic()
     with ExitStack() as held:
-        held.callback(_batch_handler.reset, _batch_handler.set((handler_name, chosen)))
-        held.enter_context(_quiet_item_successes(settings.log_level))
         try:
             slots = held.enter_context(_item_slots(settings, window.limit, flow_run.id))
         except SlotLimitError as exc:
             return _rejected_batch(request.ids, str(exc), on_outcome)
         # The item threads, sized by the settings where the batch runs (read now, not at import).
-        threads = held.enter_context(ThreadPoolTaskRunner(max_workers=settings.max_workers))
+        threads = held.enter_context(ThreadPoolExecutor(settings.max_workers, thread_name_prefix="item"))
         outcomes = run_items(
             list(request.items),
-            submit=lambda item: threads.submit(
-                item_task, parameters={"item_id": item.id, "source": item.source, "handler": handler_name}
-            ),
+            # Each item runs in a copy of the flow run's context: its events and logs name the flow run.
+            submit=lambda item: threads.submit(contextvars.copy_context().run, runs.run, item, work),
             window=window,
             slots=slots,
             on_outcome=on_outcome or (lambda outcome: None),
@@ -292,8 +228,9 @@ def _rejected_batch(items: list[str], reason: str, on_outcome: OutcomeListener =
 def _item_slots(settings: IngestSettings, cap: int, flow_run_id):
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
-    return item_slots(
+    return batch_slots(
         settings.slot_limit,
+        tag=settings.tag,
         cap=cap,
         block=settings.slot_block,
         lease_seconds=settings.slot_lease_seconds,

@@ -148,9 +148,14 @@ class LeasedSlots:
         retry_after: float = 0.5,
         renew_in_background: bool = True,
         renew_every: float | None = None,
+        optional: bool = False,
     ):
         self._client = client  # a sync PrefectClient
         self.name = name
+        # A tag limit is optional: once it is deleted or deactivated, items run without it
+        # (as Prefect's task engine would); a global item limit that vanishes makes them wait.
+        self.optional = optional
+        self.gone = False
         self.ledger = SlotLedger(cap=cap, block=block)
         self.lease_seconds = lease_seconds
         self.holder = holder
@@ -181,6 +186,8 @@ class LeasedSlots:
 
     def try_take(self, still_to_submit: int) -> bool:
         with self._lock:
+            if self.gone:
+                return True
             if self._renewal_failing or self._over_limit:
                 self.retry_after = self.unhealthy_retry_seconds
                 return False
@@ -202,6 +209,8 @@ class LeasedSlots:
 
     def give_back(self, still_to_submit: int) -> None:
         with self._lock:
+            if self.gone:
+                return
             self.ledger.give_back()
             # Over the limit (it was lowered, or paused at 0), a lease goes back as soon
             # as its slots are free, even with items still waiting.
@@ -259,6 +268,10 @@ class LeasedSlots:
         if not body.get("limits"):
             # The server leased against no limit: ours was deleted or deactivated mid-run.
             self._release(Lease(id=UUID(body["lease_id"]), size=size))
+            if self.optional:
+                log.warning("slot limit %r is gone or inactive on the server; items run without it", self.name)
+                self.gone = True
+                return None
             log.error("slot limit %r is gone or inactive on the server; items wait until it is back", self.name)
             self.retry_after = 5.0
             return None
@@ -418,13 +431,55 @@ class LeasedSlots:
         return None
 
 
+class AllSlots:
+    """A slot of each source per item, taken in order; if one refuses, the slots already
+    taken go back to their own ledgers (their leases stay held for the next try)."""
+
+    def __init__(self, sources: list[SlotSource]):
+        self.sources = sources
+
+    @property
+    def retry_after(self) -> float:
+        return max(source.retry_after for source in self.sources)
+
+    def try_take(self, still_to_submit: int) -> bool:
+        for taken, source in enumerate(self.sources):
+            if not source.try_take(still_to_submit):
+                for source_before in self.sources[:taken]:
+                    source_before.give_back(still_to_submit)
+                return False
+        return True
+
+    def give_back(self, still_to_submit: int) -> None:
+        for source in self.sources:
+            source.give_back(still_to_submit)
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
+
+
 @contextmanager
-def item_slots(name: str | None, cap: int, block: int, lease_seconds: float, holder=None) -> Iterator[SlotSource]:
+def batch_slots(limit_name: str | None, tag: str, cap: int, block: int, lease_seconds: float,
+                holder=None) -> Iterator[SlotSource]:
+    """An item's slots: one of the global item limit (item_slots) and, if the server has
+    an active limit on the items' tag, one of that (`tag:<tag>`), both leased in blocks.
+    Prefect's own engine leases a tag limit's slot per task run, one round trip each way;
+    the tag limit is read when the batch starts (one created later applies to later batches)."""
+    with item_slots(limit_name, cap, block, lease_seconds, holder) as limited:
+        with item_slots(f"tag:{tag}", cap, block, lease_seconds, holder, optional=True) as tagged:
+            yield AllSlots([limited, tagged])
+
+
+@contextmanager
+def item_slots(name: str | None, cap: int, block: int, lease_seconds: float, holder=None,
+               optional: bool = False) -> Iterator[SlotSource]:
     """LeasedSlots of the named global limit, given back and their client closed on
     exit; UnlimitedSlots when `name` is empty.
 
     A named limit that is missing or inactive on the server raises SlotLimitError on
-    entry: items never run unlimited by accident (a typo, a deleted limit).
+    entry: items never run unlimited by accident (a typo, a deleted limit). An
+    `optional` one (a tag limit) gives UnlimitedSlots instead.
     """
     if not name:
         yield UnlimitedSlots()
@@ -436,16 +491,23 @@ def item_slots(name: str | None, cap: int, block: int, lease_seconds: float, hol
         try:
             limit = client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
+            if optional:
+                yield UnlimitedSlots()
+                return
             raise SlotLimitError(
                 f"global concurrency limit {name!r} does not exist on the server"
                 " (create it, or set the slot limit setting empty to run items without one)"
             ) from None
+        if not limit.active and optional:
+            yield UnlimitedSlots()
+            return
         if not limit.active:
             raise SlotLimitError(f"global concurrency limit {name!r} is inactive on the server")
         # The block starts no larger than the limit; if the limit changes later, a refused
         # lease (422) is simply tried again smaller.
         block = max(1, min(block, limit.limit)) if limit.limit > 0 else max(1, block)
-        slots = LeasedSlots(client, name, cap=max(1, cap), block=block, lease_seconds=lease_seconds, holder=holder)
+        slots = LeasedSlots(client, name, cap=max(1, cap), block=block, lease_seconds=lease_seconds, holder=holder,
+                            optional=optional)
         try:
             yield slots
         finally:

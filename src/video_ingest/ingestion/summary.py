@@ -16,10 +16,6 @@ from typing import Any, Iterable
 # away (Crashed), or its batch was cancelled. Such an item is run again.
 RERUNNABLE_STATES = frozenset({"Crashed", "Cancelled"})
 
-# The attribute the flow puts on the exception an item's attempt failed with: its run count.
-ATTEMPT_MARK = "video_ingest_attempt"
-
-
 @dataclass(frozen=True)
 class ItemOutcome:
     id: str
@@ -53,23 +49,15 @@ class ItemOutcome:
         )
 
 
-def outcome_from_state(item_id: str, state: Any, value: Any = None, attempts: int | None = None) -> ItemOutcome:
-    """An item's outcome from its task run's state (a Prefect State): with the value its
-    task returned or the exception its last attempt raised (marked with ATTEMPT_MARK),
-    or, read back from the server, the task run's run count as `attempts`. Pure."""
+def outcome_from_state(item_id: str, state: Any, attempts: int) -> ItemOutcome:
+    """An item's outcome from its task run as the server recorded it: its state (a
+    Prefect State) and run count. Pure."""
     if state.is_completed():
-        value = value if isinstance(value, dict) else {}
-        return ItemOutcome(
-            item_id, ok=True, state=state.name or "Completed",
-            attempts=attempts if attempts is not None else int(value.get("attempt", 0) or 0),
-            detail=str(value.get("action", "")),
-        )
+        return ItemOutcome(item_id, ok=True, state=state.name or "Completed", attempts=attempts)
     if not state.is_final():
         detail = f"ended {state.name or state.type.value} without finishing"
     else:
         detail = (state.message or state.name or "failed")[:500]
-    if attempts is None:
-        attempts = getattr(value, ATTEMPT_MARK, 0) if isinstance(value, BaseException) else 0
     return ItemOutcome(item_id, ok=False, state=state.name or state.type.value, detail=detail, attempts=attempts)
 
 

@@ -1,0 +1,166 @@
+"""One Prefect task run per item, recorded through its state events, without Prefect's task engine.
+
+A Prefect 3 server learns of a task run only from the events its client emits for
+each state change; Prefect's task engine makes those events with
+`emit_task_run_state_change_event` and hands them to the process's events worker.
+`ItemRuns` makes the same events with the same function for each item of a batch,
+and runs the item's work itself: Running, then per failed attempt that is retried
+AwaitingRetry (with the backoff delay and jitter) and Retrying, then Completed or
+Failed. On the server each item is a task run like the engine's: named after its
+ID, tagged, with its run count, start and end times, retry policy and final state.
+
+Log lines of the item's run (its retries, its failure, at INFO its success) belong
+to its task run; a handler's own log lines (video_ingest.*) to the batch's flow run.
+
+What it leaves out is what a batch never used: a Pending state (an item starts the
+moment it has its slot, so Pending said nothing; one event in three per item),
+result persistence, caching, hooks, timeouts, and a tag limit's per-item lease
+(the batch leases tag limit slots in blocks instead, see slots.py). Measured on
+2 cores, the engine's own work per item cost more than the whole item's events.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from video_ingest.ingestion.handlers import PermanentItemError
+from video_ingest.ingestion.manifest import VideoItem
+from video_ingest.ingestion.summary import ItemOutcome
+
+TASK_NAME = "process-video"
+TASK_KEY = "video_ingest.process_video"
+EVENTS_PER_CLEAN_ITEM = 2  # an item that succeeds at its first attempt: Running, Completed
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries with exponential backoff and Prefect's clamped-Poisson jitter. Pure but for `jitter_of`."""
+
+    retries: int = 0
+    delays: list[float] = field(default_factory=list)  # before retry 1, 2, ...; the last repeats
+    jitter: float | None = None
+
+    @classmethod
+    def exponential(cls, retries: int, first_delay: float, jitter: float | None) -> "RetryPolicy":
+        delays = [first_delay * 2**n for n in range(retries)] if retries > 0 else []
+        return cls(retries=max(retries, 0), delays=delays, jitter=jitter if first_delay > 0 else None)
+
+    def retries_after(self, failed_attempt: int, error: BaseException) -> bool:
+        return failed_attempt <= self.retries and not isinstance(error, PermanentItemError)
+
+    def delay_after(self, failed_attempt: int) -> float:
+        if not self.delays:
+            return 0.0
+        delay = self.delays[min(failed_attempt, len(self.delays)) - 1]
+        if self.jitter and delay > 0:
+            from prefect.utilities.math import clamped_poisson_interval
+
+            return float(clamped_poisson_interval(delay, clamping_factor=self.jitter))
+        return delay
+
+
+def failure_message(error: BaseException) -> str:
+    from prefect.states import format_exception
+
+    return f"Task run encountered an exception {format_exception(error)}"
+
+
+class ItemRuns:
+    """Runs items of one flow run as its task runs; `run` is called from item threads."""
+
+    def __init__(self, flow_run, flow, tags: list[str], policy: RetryPolicy, log_successes: bool = False,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.flow_run, self.flow = flow_run, flow
+        self.tags = list(tags)
+        self.policy = policy
+        self.log_successes = log_successes
+        self.sleep = sleep
+
+    def run(self, item: VideoItem, work: Callable[[VideoItem, int], dict[str, Any]]) -> ItemOutcome:
+        """Run `work(item, attempt)` until it succeeds, fails permanently or has no retry
+        left, recording each state on the server; the item's outcome."""
+        from prefect.logging.loggers import task_run_logger
+        from prefect.states import AwaitingRetry, Completed, Crashed, Failed, Retrying, Running
+
+        run = _TaskRun(self._new_task_run(item.id))
+        logger = task_run_logger(run.task_run, flow_run=self.flow_run, flow=self.flow, task_name=TASK_NAME)
+        state = Running()
+        while True:
+            run.enter(state)
+            attempt = run.task_run.run_count
+            try:
+                value = work(item, attempt)
+            except (KeyboardInterrupt, SystemExit) as interrupt:  # the process is going: say so, and go
+                run.enter(Crashed(message=f"Execution was interrupted: {interrupt!r}"))
+                raise
+            except Exception as error:  # the item's own failure: recorded, never raised
+                if self.policy.retries_after(attempt, error):
+                    delay = self.policy.delay_after(attempt)
+                    logger.info("Task run failed with exception: %r - Retry %d/%d will start %s", error, attempt,
+                                self.policy.retries, f"{delay} second(s) from now" if delay else "immediately")
+                    if delay > 0:
+                        run.enter(AwaitingRetry(scheduled_time=datetime.now(timezone.utc) + timedelta(seconds=delay)))
+                        self.sleep(delay)
+                    state = Retrying()
+                    continue
+                exhausted = " - Retries are exhausted" if self.policy.retries and attempt > self.policy.retries else ""
+                logger.error("Task run failed with exception: %r%s", error, exhausted)
+                final = Failed(message=failure_message(error))
+                run.enter(final)
+                return ItemOutcome(item.id, ok=False, state=final.name, attempts=attempt, detail=final.message[:500])
+            done = Completed()
+            run.enter(done)
+            if self.log_successes:
+                logger.info("Finished in state %s", done)
+            return ItemOutcome(item.id, ok=True, state=done.name, attempts=attempt, detail=str(value.get("action", "")))
+
+    def _new_task_run(self, name: str):
+        from prefect.client.schemas.objects import TaskRun, TaskRunPolicy
+
+        now = datetime.now(timezone.utc)
+        task_run_id = uuid.uuid4()
+        return TaskRun(
+            id=task_run_id, name=name, flow_run_id=self.flow_run.id, task_key=TASK_KEY,
+            dynamic_key=f"{TASK_KEY}-{task_run_id.hex}", tags=self.tags, expected_start_time=now,
+            empirical_policy=TaskRunPolicy(
+                retries=self.policy.retries, retry_delay=list(self.policy.delays) or None,
+                retry_jitter_factor=self.policy.jitter,
+            ),
+            created=now, updated=now,
+        )
+
+
+class _TaskRun:
+    """A task run and the last event recorded for it (each event follows the one before)."""
+
+    def __init__(self, task_run):
+        self.task_run = task_run
+        self.previous = None
+        self.last_event = None
+        self.running_since = None
+
+    def enter(self, state) -> None:
+        from prefect.utilities.engine import emit_task_run_state_change_event
+
+        task_run = self.task_run
+        state.state_details.task_run_id = task_run.id
+        state.state_details.flow_run_id = task_run.flow_run_id
+        if self.running_since is not None:  # time in Running counts, time awaiting a retry does not
+            task_run.total_run_time += state.timestamp - self.running_since
+            self.running_since = None
+        if state.is_running():
+            task_run.run_count += 1
+            task_run.start_time = task_run.start_time or state.timestamp
+            self.running_since = state.timestamp
+        if state.is_final():
+            task_run.end_time = state.timestamp
+        task_run.state, task_run.state_id = state, state.id
+        task_run.state_type, task_run.state_name = state.type, state.name
+        self.last_event = emit_task_run_state_change_event(
+            task_run=task_run, initial_state=self.previous, validated_state=state, follows=self.last_event,
+        )
+        self.previous = state

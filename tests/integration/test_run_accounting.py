@@ -99,3 +99,16 @@ def test_items_of_a_batch_rejected_for_a_missing_limit_are_named_with_the_reason
     assert last_json(done.stdout)["failed"] == 3
     assert f"failed {unique}-0: Rejected: global concurrency limit 'missing-{unique}' does not exist" in done.stderr
     assert "no outcome recorded" not in done.stderr
+
+
+def test_a_retry_with_a_delay_is_recorded_as_awaiting_it(api_env, client, tmp_path, unique):
+    ids = write_ids(tmp_path / "ids.txt", [f"{unique}-flaky#flaky=1"])
+    done = video_ingest("run", "--ids-file", str(ids), "--handler", "synthetic", "--retries", "1",
+                        "--retry-delay", "0.5", "--json", env=api_env)
+    assert done.returncode == 0, done.stderr
+    (run,) = read_task_runs_named(client, unique, expected=1)
+    states = client.read_task_run_states(run.id)
+    assert [state.name for state in states] == ["Running", "AwaitingRetry", "Retrying", "Completed"]
+    waited = states[2].timestamp - states[1].timestamp
+    assert waited.total_seconds() >= 0.5 * 0.8, f"the retry started {waited} after its failure"  # jitter 0.2
+    assert run.run_count == 2 and run.empirical_policy.retries == 1

@@ -31,11 +31,12 @@ def test_verdict_fails_when_any_of_our_runs_went_over_the_limit(capsys):
     assert "max_concurrent=201 limit=200" in capsys.readouterr().out
 
 
-def test_the_events_floor_line_gives_ours_and_map_as_shares_of_it_before_the_verdict(capsys):
+def test_the_floor_and_ours_own_events_come_as_shares_of_the_ceiling_before_the_verdict(capsys):
     rows = [row("map-nolimit", 2000, 60.0), row("ours", 2000, 90.0, max_run=8), row("events-only", 2000, 120.0)]
     assert print_verdict(rows, limit=200, ceiling_events_per_s=450.0) == 0
     assert capsys.readouterr().out.strip().splitlines() == [
         "events_floor items=2000 items_per_s=120.0 of_server_ceiling=0.80 ours_of_floor=0.75 map-nolimit_of_floor=0.50",
+        "ours_events items=2000 events_per_item=2 events_per_s=180 of_server_ceiling=0.40",
         "ratio_vs_seed=nan max_concurrent=8 limit=200 items_per_s=90.0 vs_map_nolimit=1.50 of_server_ceiling=0.60",
     ]
 

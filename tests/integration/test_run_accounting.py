@@ -46,7 +46,7 @@ def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_pa
         failing[0]: ["Running", "Retrying", "Retrying", "Failed"],
     }, history
     assert {run.task_key for run in runs.values()} == {"video_ingest.process_video"}
-    assert all(run.tags == ["video-ingest"] and run.flow_run_id for run in runs.values())
+    assert all(run.tags == ["video-ingest"] and run.flow_run_id and run.flow_run_run_count == 1 for run in runs.values())
     assert all(run.start_time and run.end_time and run.start_time <= run.end_time for run in runs.values())
 
 

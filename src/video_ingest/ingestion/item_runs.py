@@ -130,7 +130,7 @@ class ItemRuns:
                 retries=self.policy.retries, retry_delay=list(self.policy.delays) or None,
                 retry_jitter_factor=self.policy.jitter,
             ),
-            created=now, updated=now,
+            flow_run_run_count=self.flow_run.run_count, created=now, updated=now,
         )
 
 

@@ -1,4 +1,4 @@
-"""The `events-only` variant: the floor under any client of a Prefect server.
+"""The `events-only` variant: the floor under any client of a Prefect server that records an item in three events.
 
 Each item costs the server three task-run events (Pending, Running, Completed). This
 variant, inside a flow run like the others, does nothing else per item: it makes

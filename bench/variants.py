@@ -21,7 +21,7 @@ our flow's settings from VIDEO_INGEST_* (the benchmark sets both).
   (VIDEO_INGEST_SLOT_LIMIT empty).
 * `events-only`: no task engine and no handler: each item's three task-run events,
   made with Prefect's function and sent on websockets of the flow's own
-  (bench/events_only.py). The floor under any client on this machine.
+  (bench/events_only.py). The floor under any client that records three per item.
 """
 
 from __future__ import annotations

@@ -145,11 +145,20 @@ def test_service_name_resolves_and_routes_in_cluster_dns(namespace: Kubectl, pyt
         pytest.fail(f"echo pod not Ready:\n{namespace.diagnostics()}", pytrace=False)
     cluster_ip = namespace.json("get", "service", "echo")["spec"]["clusterIP"]
 
+    # kube-proxy programs a new Service's rules some moments after its pod is Ready: a
+    # CI run's probe got "Connection refused" 2 s after; refused is asked again for 30 s.
     probe = (
-        "import json, socket, urllib.request\n"
+        "import json, socket, time, urllib.error, urllib.request\n"
         f"name = 'echo.{ns_name}.svc.cluster.local'\n"
         "addr = socket.gethostbyname(name)\n"
-        "body = urllib.request.urlopen('http://echo/', timeout=10).read().decode().strip()\n"
+        "for attempt in range(30):\n"
+        "    try:\n"
+        "        body = urllib.request.urlopen('http://echo/', timeout=10).read().decode().strip()\n"
+        "        break\n"
+        "    except urllib.error.URLError as exc:\n"
+        "        if 'refused' not in str(exc) or attempt == 29:\n"
+        "            raise\n"
+        "        time.sleep(1)\n"
         "print(json.dumps({'addr': addr, 'body': body}))\n"
     )
     namespace.apply(job("dns-probe", python_base_image, ["python3", "-c", probe]))

@@ -168,7 +168,7 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
     if _given_up(flow_run.id):
         logger.warning("the bulk run gave this batch run up before its pod started; its items run in another")
         return Cancelled(message="given up by its bulk run before it started: ran nothing")
-    runs = ItemRuns(context.flow_run, context.flow, tags=[settings.tag], policy=retry_policy(settings),
+    runs = ItemRuns(flow_run, context.flow, tags=[settings.tag], policy=retry_policy(settings),
                     log_successes=logging.getLevelName(settings.log_level) <= logging.INFO)
     work = partial(ingest_item, handler=chosen)
     backlog = EventBacklog(settings.max_unsent_events)

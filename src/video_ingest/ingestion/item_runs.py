@@ -27,6 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from prefect.client.schemas.objects import TaskRun, TaskRunPolicy
+from prefect.logging.loggers import task_run_logger
+from prefect.states import AwaitingRetry, Completed, Crashed, Failed, Retrying, Running, format_exception
+from prefect.tasks import exponential_backoff
+from prefect.utilities.engine import emit_task_run_state_change_event
+from prefect.utilities.math import clamped_poisson_interval
+
 from video_ingest.ingestion.handlers import PermanentItemError
 from video_ingest.ingestion.manifest import VideoItem
 from video_ingest.ingestion.summary import ItemOutcome
@@ -38,7 +45,7 @@ EVENTS_PER_CLEAN_ITEM = 2  # an item that succeeds at its first attempt: Running
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries with exponential backoff and Prefect's clamped-Poisson jitter. Pure but for `jitter_of`."""
+    """Retries with exponential backoff and Prefect's clamped-Poisson jitter. Pure but for the jitter."""
 
     retries: int = 0
     delays: list[float] = field(default_factory=list)  # before retry 1, 2, ...; the last repeats
@@ -46,7 +53,7 @@ class RetryPolicy:
 
     @classmethod
     def exponential(cls, retries: int, first_delay: float, jitter: float | None) -> "RetryPolicy":
-        delays = [first_delay * 2**n for n in range(retries)] if retries > 0 else []
+        delays = exponential_backoff(backoff_factor=first_delay)(retries) if retries > 0 else []
         return cls(retries=max(retries, 0), delays=delays, jitter=jitter if first_delay > 0 else None)
 
     def retries_after(self, failed_attempt: int, error: BaseException) -> bool:
@@ -57,35 +64,26 @@ class RetryPolicy:
             return 0.0
         delay = self.delays[min(failed_attempt, len(self.delays)) - 1]
         if self.jitter and delay > 0:
-            from prefect.utilities.math import clamped_poisson_interval
-
             return float(clamped_poisson_interval(delay, clamping_factor=self.jitter))
         return delay
 
 
 def failure_message(error: BaseException) -> str:
-    from prefect.states import format_exception
-
     return f"Task run encountered an exception {format_exception(error)}"
 
 
 class ItemRuns:
     """Runs items of one flow run as its task runs; `run` is called from item threads."""
 
-    def __init__(self, flow_run, flow, tags: list[str], policy: RetryPolicy, log_successes: bool = False,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, flow_run, flow, tags: list[str], policy: RetryPolicy, log_successes: bool = False):
         self.flow_run, self.flow = flow_run, flow
         self.tags = list(tags)
         self.policy = policy
         self.log_successes = log_successes
-        self.sleep = sleep
 
     def run(self, item: VideoItem, work: Callable[[VideoItem, int], dict[str, Any]]) -> ItemOutcome:
         """Run `work(item, attempt)` until it succeeds, fails permanently or has no retry
         left, recording each state on the server; the item's outcome."""
-        from prefect.logging.loggers import task_run_logger
-        from prefect.states import AwaitingRetry, Completed, Crashed, Failed, Retrying, Running
-
         run = _TaskRun(self._new_task_run(item.id))
         logger = task_run_logger(run.task_run, flow_run=self.flow_run, flow=self.flow, task_name=TASK_NAME)
         state = Running()
@@ -104,7 +102,7 @@ class ItemRuns:
                                 self.policy.retries, f"{delay} second(s) from now" if delay else "immediately")
                     if delay > 0:
                         run.enter(AwaitingRetry(scheduled_time=datetime.now(timezone.utc) + timedelta(seconds=delay)))
-                        self.sleep(delay)
+                        time.sleep(delay)
                     state = Retrying()
                     continue
                 exhausted = " - Retries are exhausted" if self.policy.retries and attempt > self.policy.retries else ""
@@ -118,9 +116,7 @@ class ItemRuns:
                 logger.info("Finished in state %s", done)
             return ItemOutcome(item.id, ok=True, state=done.name, attempts=attempt, detail=str(value.get("action", "")))
 
-    def _new_task_run(self, name: str):
-        from prefect.client.schemas.objects import TaskRun, TaskRunPolicy
-
+    def _new_task_run(self, name: str) -> TaskRun:
         now = datetime.now(timezone.utc)
         task_run_id = uuid.uuid4()
         return TaskRun(
@@ -135,18 +131,17 @@ class ItemRuns:
 
 
 class _TaskRun:
-    """A task run and the last event recorded for it (each event follows the one before)."""
+    """A task run (its `state` the last one recorded, None before the first) and the last
+    event recorded for it (each event follows the one before)."""
 
-    def __init__(self, task_run):
+    def __init__(self, task_run: TaskRun):
         self.task_run = task_run
-        self.previous = None
         self.last_event = None
         self.running_since = None
 
     def enter(self, state) -> None:
-        from prefect.utilities.engine import emit_task_run_state_change_event
-
         task_run = self.task_run
+        previous = task_run.state
         state.state_details.task_run_id = task_run.id
         state.state_details.flow_run_id = task_run.flow_run_id
         if self.running_since is not None:  # time in Running counts, time awaiting a retry does not
@@ -161,6 +156,5 @@ class _TaskRun:
         task_run.state, task_run.state_id = state, state.id
         task_run.state_type, task_run.state_name = state.type, state.name
         self.last_event = emit_task_run_state_change_event(
-            task_run=task_run, initial_state=self.previous, validated_state=state, follows=self.last_event,
+            task_run=task_run, initial_state=previous, validated_state=state, follows=self.last_event,
         )
-        self.previous = state

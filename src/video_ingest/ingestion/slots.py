@@ -491,16 +491,15 @@ def item_slots(name: str | None, cap: int, block: int, lease_seconds: float, hol
         try:
             limit = client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            if optional:
-                yield UnlimitedSlots()
-                return
+            limit = None
+        if optional and (limit is None or not limit.active):
+            yield UnlimitedSlots()
+            return
+        if limit is None:
             raise SlotLimitError(
                 f"global concurrency limit {name!r} does not exist on the server"
                 " (create it, or set the slot limit setting empty to run items without one)"
-            ) from None
-        if not limit.active and optional:
-            yield UnlimitedSlots()
-            return
+            )
         if not limit.active:
             raise SlotLimitError(f"global concurrency limit {name!r} is inactive on the server")
         # The block starts no larger than the limit; if the limit changes later, a refused

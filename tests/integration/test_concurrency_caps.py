@@ -77,3 +77,30 @@ def test_tag_limit_caps_items_across_two_concurrent_runs_and_its_slots_all_go_ba
         assert client.read_global_concurrency_limit_by_name(f"tag:{tag}").active_slots == 0
     finally:
         client.delete_global_concurrency_limit_by_name(f"tag:{tag}")
+
+
+def test_a_tag_limit_deleted_mid_run_stops_holding_items_back(api_env, client, tmp_path, unique):
+    """One item at a time under a tag limit of 1; once the limit is deleted, the batch's
+    next lease finds no limit and the rest run as wide as the window (Prefect's engine
+    also ran tagged items unlimited once their tag limit was gone)."""
+    from datetime import datetime, timezone
+
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    tag = f"{unique}-tag"
+    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=f"tag:{tag}", limit=1))
+    env = {**api_env, "VIDEO_INGEST_TAG": tag}
+    run = start_run(write_ids(tmp_path / "ids.txt", [f"{unique}-{n:02d}#ms=400" for n in range(24)]),
+                    env, "--max-inflight", "6")
+    try:
+        read_task_runs_named(client, unique, expected=2)  # two items done, one at a time
+    finally:
+        client.delete_global_concurrency_limit_by_name(f"tag:{tag}")
+    deleted_at = datetime.now(timezone.utc)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    task_runs = read_task_runs_named(client, unique, expected=24)
+    before = [(r.start_time, r.end_time) for r in task_runs if r.end_time and r.end_time <= deleted_at]
+    after = [(r.start_time, r.end_time) for r in task_runs if r.start_time and r.start_time > deleted_at]
+    assert before and max_concurrent(before) == 1, "the tag limit of 1 did not hold before it was deleted"
+    assert max_concurrent(after) >= 3, "items stayed one at a time after their tag limit was deleted"

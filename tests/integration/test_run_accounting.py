@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 from conftest import video_ingest, write_ids
 
@@ -37,11 +40,12 @@ def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_pa
         assert (runs[item].state.type.value, runs[item].run_count) == ("FAILED", 3)
     assert all(runs[item].state.type.value == "COMPLETED" for item in plain)
     # Each item is a `process-video` task run of its batch, tagged, whose recorded history
-    # is every attempt's state in order (the batch records them through events, no engine).
+    # is every attempt's state in order (the batch records them through events, no engine);
+    # one that succeeds at once, within a second, is recorded Completed alone.
     history = {item: [state.name for state in client.read_task_run_states(runs[item].id)]
                for item in (plain[0], flaky[0], failing[0])}
     assert history == {
-        plain[0]: ["Running", "Completed"],
+        plain[0]: ["Completed"],
         flaky[0]: ["Running", "Retrying", "Retrying", "Completed"],
         failing[0]: ["Running", "Retrying", "Retrying", "Failed"],
     }, history
@@ -112,3 +116,34 @@ def test_a_retry_with_a_delay_is_recorded_as_awaiting_it(api_env, client, tmp_pa
     waited = states[2].timestamp - states[1].timestamp
     assert waited.total_seconds() >= 0.5 * 0.8, f"the retry started {waited} after its failure"  # jitter 0.2
     assert run.run_count == 2 and run.empirical_policy.retries == 1
+
+
+def test_an_item_running_longer_than_a_second_is_recorded_running_while_it_runs(api_env, client, tmp_path, unique):
+    """Its Running state reaches the server while it runs, stamped when it started; a
+    quick one beside it is recorded Completed alone, with the same start and end times."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    slow, quick = f"{unique}-slow#ms=4000", f"{unique}-quick"
+    ids = write_ids(tmp_path / "ids.txt", [slow, quick])
+    running = subprocess.Popen([sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids), "--handler", "synthetic",
+                                "--json"], env=api_env, stdout=subprocess.PIPE, text=True)
+    try:
+        seen_running = None
+        deadline = time.monotonic() + 60
+        while seen_running is None and time.monotonic() < deadline and running.poll() is None:
+            found = client.read_task_runs(task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=f"{unique}-slow")))
+            if found and found[0].state.type.value == "RUNNING":
+                seen_running = found[0]
+            time.sleep(0.2)
+        stdout, _ = running.communicate(timeout=120)
+    finally:
+        running.kill()
+    assert running.returncode == 0 and last_json(stdout)["succeeded"] == 2, stdout
+    assert seen_running is not None, "the slow item was never seen Running while it ran"
+    runs = {run.name: run for run in read_task_runs_named(client, unique, expected=2)}
+    slow_states = client.read_task_run_states(runs[slow].id)
+    assert [state.name for state in slow_states] == ["Running", "Completed"]
+    assert slow_states[0].timestamp == runs[slow].start_time
+    assert (runs[slow].end_time - runs[slow].start_time).total_seconds() >= 4
+    assert [state.name for state in client.read_task_run_states(runs[quick].id)] == ["Completed"]
+    assert runs[quick].start_time < runs[quick].end_time and runs[quick].run_count == 1

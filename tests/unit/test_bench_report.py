@@ -36,7 +36,7 @@ def test_the_floor_and_ours_own_events_come_as_shares_of_the_ceiling_before_the_
     assert print_verdict(rows, limit=200, ceiling_events_per_s=450.0) == 0
     assert capsys.readouterr().out.strip().splitlines() == [
         "events_floor items=2000 items_per_s=120.0 of_server_ceiling=0.80 ours_of_floor=0.75 map-nolimit_of_floor=0.50",
-        "ours_events items=2000 events_per_item=2 events_per_s=180 of_server_ceiling=0.40",
+        "ours_events items=2000 events_per_item=1 events_per_s=90 of_server_ceiling=0.20",
         "ratio_vs_seed=nan max_concurrent=8 limit=200 items_per_s=90.0 vs_map_nolimit=1.50 of_server_ceiling=0.60",
     ]
 

@@ -178,6 +178,7 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
             slots = held.enter_context(_item_slots(settings, window.limit, flow_run.id))
         except SlotLimitError as exc:
             return _rejected_batch(request.ids, str(exc), on_outcome)
+        held.enter_context(runs)  # closed once the item threads below have finished
         # The item threads, sized by the settings where the batch runs (read now, not at import).
         threads = held.enter_context(ThreadPoolExecutor(settings.max_workers, thread_name_prefix="item"))
         outcomes = run_items(

@@ -6,8 +6,8 @@ with like.
     python -m bench.bytes_plain BASE_URL DESTINATION THREADS NAMES_FILE
 
 Prints one JSON line: {"seconds": S, "ingested": N} (S from the first item started to
-the last done; the process's start and imports are not counted). Exits 1 when any item
-was not ingested.
+the last done; the process's start and imports are not counted in S, bytes_bench
+times the whole process beside it). Exits 1 when any item was not ingested.
 """
 
 from __future__ import annotations

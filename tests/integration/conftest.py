@@ -61,6 +61,15 @@ def video_ingest(*args: str, env: dict, timeout: float = 300) -> subprocess.Comp
     )
 
 
+def start_run(ids_path, env, *extra) -> subprocess.Popen:
+    """`video-ingest run` of synthetic items in the background (no retry delay), its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids_path), "--handler", "synthetic",
+         "--retry-delay", "0", *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 def write_ids(path: Path, ids: list[str]) -> Path:
     path.write_text("".join(f"{i}\n" for i in ids))
     return path

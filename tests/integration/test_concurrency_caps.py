@@ -1,19 +1,8 @@
 """Limits checked from the start and end times Prefect recorded, not from our own counters."""
 
-import subprocess
-import sys
-
-from conftest import write_ids
+from conftest import start_run, write_ids
 
 from video_ingest.prefect_api.observer import max_concurrent, read_task_runs_named, task_run_intervals
-
-
-def start_run(ids_path, env, *extra):
-    return subprocess.Popen(
-        [sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids_path), "--handler", "synthetic",
-         "--retry-delay", "0", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
 
 
 def two_concurrent_runs(env, client, tmp_path, unique) -> list:

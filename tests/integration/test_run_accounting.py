@@ -2,11 +2,9 @@
 
 import json
 import os
-import subprocess
-import sys
 import time
 
-from conftest import video_ingest, write_ids
+from conftest import start_run, video_ingest, write_ids
 
 from video_ingest.prefect_api.observer import read_task_runs_named
 
@@ -50,7 +48,8 @@ def test_flaky_items_succeed_and_failing_items_are_named(api_env, client, tmp_pa
         failing[0]: ["Running", "Retrying", "Retrying", "Failed"],
     }, history
     assert {run.task_key for run in runs.values()} == {"video_ingest.process_video"}
-    assert all(run.tags == ["video-ingest"] and run.flow_run_id and run.flow_run_run_count == 1 for run in runs.values())
+    assert all(run.tags == ["video-ingest"] and run.flow_run_id and run.flow_run_run_count == 1
+               for run in runs.values())
     assert all(run.start_time and run.end_time and run.start_time <= run.end_time for run in runs.values())
 
 
@@ -125,8 +124,7 @@ def test_an_item_running_longer_than_a_second_is_recorded_running_while_it_runs(
 
     slow, quick = f"{unique}-slow#ms=4000", f"{unique}-quick"
     ids = write_ids(tmp_path / "ids.txt", [slow, quick])
-    running = subprocess.Popen([sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids), "--handler", "synthetic",
-                                "--json"], env=api_env, stdout=subprocess.PIPE, text=True)
+    running = start_run(ids, api_env, "--json")
     try:
         seen_running = None
         deadline = time.monotonic() + 60

@@ -97,7 +97,7 @@ class ItemRuns:
         self.policy = policy
         self.log_successes = log_successes
         self.running_after = running_after
-        self._starting: dict[int, tuple[float, _TaskRun]] = {}  # id(run): (monotonic start, run)
+        self._starting: dict[_TaskRun, float] = {}  # runs whose Running state is unsent: their monotonic start
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -120,8 +120,9 @@ class ItemRuns:
         left, recording each state on the server; the item's outcome."""
         run = _TaskRun(self._new_task_run(item.id))
         logger = task_run_logger(run.task_run, flow_run=self.flow_run, flow=self.flow, task_name=TASK_NAME)
-        run.enter(Running(), send=self.running_after <= 0)  # else sent by the watcher, or before a later state
-        self._starting[id(run)] = (time.monotonic(), run)
+        run.enter(Running(), send=self._watcher is None)  # else sent by the watcher, or before a later state
+        if self._watcher is not None:
+            self._starting[run] = time.monotonic()
         try:
             while True:
                 attempt = run.task_run.run_count
@@ -141,11 +142,13 @@ class ItemRuns:
                             time.sleep(delay)
                         run.enter(Retrying())
                         continue
-                    exhausted = " - Retries are exhausted" if self.policy.retries and attempt > self.policy.retries else ""
+                    exhausted = (" - Retries are exhausted"
+                                 if self.policy.retries and attempt > self.policy.retries else "")
                     logger.error("Task run failed with exception: %r%s", error, exhausted)
                     final = Failed(message=failure_message(error))
                     run.enter(final)
-                    return ItemOutcome(item.id, ok=False, state=final.name, attempts=attempt, detail=final.message[:500])
+                    return ItemOutcome(item.id, ok=False, state=final.name, attempts=attempt,
+                                       detail=final.message[:500])
                 done = Completed()
                 run.enter(done)
                 if self.log_successes:
@@ -153,17 +156,17 @@ class ItemRuns:
                 return ItemOutcome(item.id, ok=True, state=done.name, attempts=attempt,
                                    detail=str(value.get("action", "")))
         finally:
-            self._starting.pop(id(run), None)
+            self._starting.pop(run, None)
 
     def _record_long_runs(self) -> None:
         """Record the Running state of every item that has run `running_after` seconds."""
         tick = min(self.running_after / 4, 0.25)
         while not self._closed.wait(tick):
             now = time.monotonic()
-            for key, (started, run) in list(self._starting.items()):
+            for run, started in list(self._starting.items()):
                 if now - started >= self.running_after:
                     run.send_unsent()
-                    self._starting.pop(key, None)
+                    self._starting.pop(run, None)
 
     def _new_task_run(self, name: str) -> TaskRun:
         now = datetime.now(timezone.utc)

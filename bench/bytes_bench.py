@@ -24,11 +24,18 @@ ways, the same for both:
 * over the items: from the first item's start to the last one's end (ours: as the
   server recorded its task runs), which leaves each one's fixed start-up cost out.
 
+Under each variant's line, the CPU seconds each process spent meanwhile
+(bench/cpu_usage.py): its own, the Prefect server's, PostgreSQL's, the S3 store's, the
+HTTP source's (this process), and the machine's busy time against what its cores
+offered. On a machine the variants saturate, CPU the server spends on ours' items is
+time the items wait.
+
 The last line is `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y items_ratio_vs_plain=R2
-ours_outside_items_s=F plain_outside_items_s=P`: R compares whole processes, R2 the
-time over the items, F and P are each one's time outside its items. The goal is
+ours_outside_items_s=F plain_outside_items_s=P server_cpu_ms_per_item=S`: R compares
+whole processes, R2 the time over the items, F and P are each one's time outside its
+items, S the CPU the Prefect server and its PostgreSQL spent per item of ours. The goal is
 R >= 0.8 at 1 MB items (orchestration costs at most a fifth). Ours' fixed cost (about
-3 s on 2 cores: importing Prefect, two flow runs' start and end) is paid once per
+4 s on 2 cores: importing Prefect, two flow runs' start and end) is paid once per
 `video-ingest run`, so R approaches R2 as N grows; report the N.
 """
 
@@ -38,6 +45,7 @@ import argparse
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -45,6 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu_usage import snapshot, spent
 from bench.local_services import (
     LAYOUTS,
     REPO,
@@ -189,8 +198,8 @@ def run_plain(names: list[str], base: str, destination: str, threads: int, env: 
 
 
 def run_ours(names: list[str], base: str, destination: str, threads: int, api_url: str, env: dict,
-             workdir: Path, python: ImagePython | None = None) -> tuple[float, float]:
-    """`video-ingest run` of every name: its wall time, and its items' span on the server."""
+             workdir: Path, python: ImagePython | None = None) -> float:
+    """`video-ingest run` of every name: its wall time."""
     ids = workdir / "ids.txt"
     ids.write_text("".join(f"{name}\n" for name in names))
     child_env = {**env, "PREFECT_API_URL": api_url, "VIDEO_INGEST_HANDLER": "fetch",
@@ -204,7 +213,7 @@ def run_ours(names: list[str], base: str, destination: str, threads: int, api_ur
     summary = last_json_line(done.stdout)
     if done.returncode != 0 or summary.get("succeeded") != len(names):
         raise RuntimeError(f"ours: exit {done.returncode}, {summary}: {done.stderr[-2000:]}")
-    return elapsed, items_span(api_url, len(names))
+    return elapsed
 
 
 def items_span(api_url: str, count: int) -> float:
@@ -219,6 +228,28 @@ def items_span(api_url: str, count: int) -> float:
     if len(intervals) != count:
         raise RuntimeError(f"ours: {len(intervals)} of {count} task runs recorded with a start and an end")
     return (max(end for _, end in intervals) - min(start for start, _ in intervals)).total_seconds()
+
+
+def with_cpu(run, own_counted: bool):
+    """`run()`'s result, and the CPU seconds each role spent while it ran (bench/cpu_usage.py).
+    The variant's own process, a child of this one, is `own` when `own_counted` (on this
+    machine's Python; in an image's container it is not our child)."""
+    before, children = snapshot(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = run()
+    cpu = spent(before, snapshot())
+    cpu["available"] = (time.monotonic() - started) * (os.cpu_count() or 1)
+    if own_counted:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu["own"] = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return result, cpu
+
+
+def describe_cpu(cpu: dict[str, float]) -> str:
+    roles = [role for role in ("own", "prefect server", "postgres", "s3", "this process") if role in cpu]
+    shown = ", ".join(f"{'HTTP source (this process)' if role == 'this process' else role} {cpu[role]:.1f}"
+                      for role in roles)
+    return f"  CPU s: {shown}; machine busy {cpu['machine']:.1f} of {cpu['available']:.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,12 +281,19 @@ def main(argv: list[str] | None = None) -> int:
               f" Python {python.version() if python else platform.python_version()}"
               f" from {args.python_image or 'this interpreter'}; work in {workdir}", flush=True)
         with serving(workdir / "sources") as base:
-            plain, plain_items = run_plain(names, base, f"s3://{BUCKET}/plain", args.threads, env, workdir, python)
+            (plain, plain_items), plain_cpu = with_cpu(
+                lambda: run_plain(names, base, f"s3://{BUCKET}/plain", args.threads, env, workdir, python),
+                own_counted=python is None)
             print(f"plain  {plain:7.1f} s  {total_mb / plain:7.1f} MB/s  {len(names) / plain:6.1f} items/s"
                   f"  (its items: {plain_items:.1f} s, {total_mb / plain_items:.1f} MB/s)", flush=True)
-            ours, span = run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir, python)
+            print(describe_cpu(plain_cpu), flush=True)
+            ours, ours_cpu = with_cpu(
+                lambda: run_ours(names, base, f"s3://{BUCKET}/ours", args.threads, server.url, env, workdir, python),
+                own_counted=python is None)
+            span = items_span(server.url, len(names))  # read after: its reads are not the run's CPU
             print(f"ours   {ours:7.1f} s  {total_mb / ours:7.1f} MB/s  {len(names) / ours:6.1f} items/s"
                   f"  (its items: {span:.1f} s, {total_mb / span:.1f} MB/s)", flush=True)
+            print(describe_cpu(ours_cpu), flush=True)
     finally:
         held.close()
         store.stop()
@@ -263,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         # bytes, keep the logs.
         for bulk in (workdir / "sources", store.workdir):
             shutil.rmtree(bulk, ignore_errors=True)
+    server_ms = 1000 * (ours_cpu.get("prefect server", 0.0) + ours_cpu.get("postgres", 0.0)) / len(names)
     print(f"ratio_vs_plain={plain / ours:.2f} mb_per_s={total_mb / ours:.1f} plain_mb_per_s={total_mb / plain:.1f}"
           f" items_ratio_vs_plain={plain_items / span:.2f} ours_outside_items_s={ours - span:.1f}"
-          f" plain_outside_items_s={plain - plain_items:.1f}")
+          f" plain_outside_items_s={plain - plain_items:.1f}"
+          f" server_cpu_ms_per_item={server_ms:.1f}")
     return 0
 
 

@@ -165,7 +165,8 @@ def _run_batch(request: IngestRequest, on_outcome: OutcomeListener) -> State:
     window = InflightWindow(min(settings.max_inflight, settings.max_workers))
     context = FlowRunContext.get()
     flow_run = context.flow_run
-    if _given_up(flow_run.id):
+    # Only a run of the batch deployment can be given up (cluster_batches); one in this process is not.
+    if flow_run.deployment_id and _given_up(flow_run.id):
         logger.warning("the bulk run gave this batch run up before its pod started; its items run in another")
         return Cancelled(message="given up by its bulk run before it started: ran nothing")
     runs = ItemRuns(flow_run, context.flow, tags=[settings.tag], policy=retry_policy(settings),

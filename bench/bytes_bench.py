@@ -26,8 +26,8 @@ ways, the same for both:
 
 Under each variant's line, the CPU seconds each process spent meanwhile
 (bench/cpu_usage.py): its own, the Prefect server's, PostgreSQL's, the S3 store's, the
-HTTP source's (this process), and the machine's busy time against what its cores
-offered. On a machine the variants saturate, CPU the server spends on ours' items is
+HTTP source's (this process), anything else on the machine (a kind node left
+running shows here), and the machine's busy time against what its cores offered. On a machine the variants saturate, CPU the server spends on ours' items is
 time the items wait.
 
 The last line is `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y items_ratio_vs_plain=R2
@@ -249,7 +249,11 @@ def describe_cpu(cpu: dict[str, float]) -> str:
     roles = [role for role in ("own", "prefect server", "postgres", "s3", "this process") if role in cpu]
     shown = ", ".join(f"{'HTTP source (this process)' if role == 'this process' else role} {cpu[role]:.1f}"
                       for role in roles)
-    return f"  CPU s: {shown}; machine busy {cpu['machine']:.1f} of {cpu['available']:.1f}"
+    # What the machine spent beyond these: other processes (a kind node left running, a
+    # build), and in an image's container the variant itself.
+    others = max(0.0, cpu["machine"] - sum(cpu[role] for role in roles))
+    return (f"  CPU s: {shown}; anything else {others:.1f}; machine busy {cpu['machine']:.1f}"
+            f" of {cpu['available']:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:

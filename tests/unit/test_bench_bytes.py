@@ -25,3 +25,12 @@ def test_unknown_layout_exits_with_usage_error(capsys):
         parse_args(["--layout", "fastest"])
     assert exited.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cpu_line_shows_what_the_machine_spent_beyond_the_benchmarks_own_processes():
+    from bench.bytes_bench import describe_cpu
+
+    line = describe_cpu({"own": 31.6, "prefect server": 0.7, "postgres": 0.1, "s3": 24.5, "this process": 6.8,
+                         "machine": 69.2, "available": 83.7})
+    assert "own 31.6, prefect server 0.7, postgres 0.1, s3 24.5, HTTP source (this process) 6.8" in line
+    assert "anything else 5.5; machine busy 69.2 of 83.7" in line

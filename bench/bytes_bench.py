@@ -27,8 +27,9 @@ ways, the same for both:
 Under each variant's line, the CPU seconds each process spent meanwhile
 (bench/cpu_usage.py): its own, the Prefect server's, PostgreSQL's, the S3 store's, the
 HTTP source's (this process), anything else on the machine (a kind node left
-running shows here), and the machine's busy time against what its cores offered. On a machine the variants saturate, CPU the server spends on ours' items is
-time the items wait.
+running shows here), and the machine's busy time against what its cores offered. On
+a machine the variants saturate, CPU the server spends on ours' items is time the
+items wait.
 
 The last line is `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y items_ratio_vs_plain=R2
 ours_outside_items_s=F plain_outside_items_s=P server_cpu_ms_per_item=S`: R compares

@@ -39,18 +39,24 @@ def role_of(argv: list[str], pid: int, own_pid: int) -> str | None:
     return None
 
 
+def stat_fields(stat_text: str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), which may
+    hold spaces and parentheses: the text after its last ")"."""
+    return stat_text.rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(stat_text: str, ticks_per_second: int) -> float:
     """User + system CPU seconds from the text of /proc/PID/stat."""
-    fields = stat_text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
+    fields = stat_fields(stat_text)
     return (int(fields[11]) + int(fields[12])) / ticks_per_second
 
 
 def machine_busy_seconds(proc_stat_text: str, ticks_per_second: int) -> float:
     """CPU seconds all cores have spent on anything but idling, from the text of /proc/stat."""
-    values = [int(value) for value in proc_stat_text.splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle and iowait
-    busy_to_steal = values[:8]  # user nice system idle iowait irq softirq steal (guest is inside user)
-    return (sum(busy_to_steal) - idle) / ticks_per_second
+    # user nice system idle iowait irq softirq steal (guest time is counted inside user)
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(value) for value in proc_stat_text.splitlines()[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / ticks_per_second
 
 
 def snapshot(proc: Path = Path("/proc")) -> dict[str, float]:

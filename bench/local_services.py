@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu_usage import stat_fields
 from video_ingest.prefect_api.connection import EmbeddedServer, free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -320,7 +321,7 @@ def child_pids(pid: int) -> list[int]:
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             with open(stat) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                fields = stat_fields(f.read())
         except OSError:  # it ended meanwhile
             continue
         if int(fields[1]) == pid:

@@ -41,7 +41,7 @@ def test_cpu_spent_is_the_difference_and_a_role_new_since_the_first_snapshot_cou
         "s3": 2.5, "postgres": 1.0, "machine": 30.0}
 
 
-def test_a_snapshot_counts_this_process_and_the_machine(tmp_path):
+def test_a_snapshot_counts_this_process_and_the_machine():
     before = snapshot()
     deadline = os.times().user + 0.2
     while os.times().user < deadline:  # burn a little CPU here

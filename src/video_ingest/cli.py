@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     reap.add_argument("--every", type=float, default=30.0, help="seconds between passes")
     reap.add_argument("--heartbeat", type=Path, help="file touched after every pass (for probes)")
 
+    worker = commands.add_parser("worker", help="Prefect's Kubernetes worker for a pool, reading the pool's job"
+                                 " template again before it starts runs (runs until stopped)")
+    worker.add_argument("--pool", required=True, help="work pool name")
+    worker.add_argument("--name", help="worker name (default: Prefect's)")
+
     status = commands.add_parser("status", help="pool, limits, slots in use and runs in flight")
     status.add_argument("--config", type=Path, help="platform config naming the pool and limits")
     status.add_argument("--pool", help="work pool name (default: from --config, else video-ingest)")
@@ -282,11 +287,18 @@ def cmd_reap_jobs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from video_ingest.platform.worker import start
+
+    start(args.pool, args.name)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)  # argparse exits 2 on a usage error
     commands = {"run": cmd_run, "submit": cmd_submit, "apply": cmd_apply, "status": cmd_status,
-                "reap-jobs": cmd_reap_jobs}
+                "reap-jobs": cmd_reap_jobs, "worker": cmd_worker}
     try:
         return commands[args.command](args)
     except _user_errors() as exc:

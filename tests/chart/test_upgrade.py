@@ -133,10 +133,11 @@ def test_helm_test_pod_asserts_the_server_matches_the_values(rendered_sets) -> N
 
 
 def test_worker_polls_the_pool_with_a_health_server(rendered_sets) -> None:
+    """`video-ingest worker` runs Prefect's `worker start --type kubernetes --with-healthcheck`
+    (its arguments: tests/unit/test_worker_args.py)."""
     spec = find(rendered_sets["default"], "Deployment", WORKER)["spec"]["template"]["spec"]
     container = spec["containers"][0]
-    assert container["command"][:7] == ["prefect", "worker", "start", "--type", "kubernetes", "--pool", "video-ingest"]
-    assert "--with-healthcheck" in container["command"]
+    assert container["command"] == ["video-ingest", "worker", "--pool", "video-ingest"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PREFECT_WORKER_WEBSERVER_PORT"] == "8080"
     for probe in ("livenessProbe", "readinessProbe"):
@@ -144,9 +145,7 @@ def test_worker_polls_the_pool_with_a_health_server(rendered_sets) -> None:
     assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
 
 
-def test_worker_heartbeat_bounds_how_long_jobs_keep_an_old_template() -> None:
-    """The worker re-reads the pool's job template on each heartbeat (when its channel to
-    the server is down): worker.heartbeatSeconds reaches it, and nonsense is refused."""
+def test_worker_heartbeat_seconds_reach_the_worker_and_nonsense_is_refused() -> None:
     def heartbeat(*args: str) -> str:
         container = next(c for c in worker_pod_template(*args)["spec"]["containers"] if c["name"] == "worker")
         return next(e["value"] for e in container["env"] if e["name"] == "PREFECT_WORKER_HEARTBEAT_SECONDS")

@@ -57,7 +57,6 @@ POOL_LIMIT = VALUES["workPool"]["concurrencyLimit"]
 TAG_LIMIT = VALUES["concurrencyLimits"]["tags"]["video-ingest"]
 RETRIES = VALUES["ingest"]["retries"]
 PSA_LABEL = "pod-security.kubernetes.io/enforce"
-HEARTBEAT_SECONDS = yaml.safe_load((E2E_VALUES.parents[2] / "helm/video-ingest/values.yaml").read_text())["worker"]["heartbeatSeconds"]
 
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -555,13 +554,6 @@ def test_worker_postgresql_and_redis_pods_deleted_in_turn_mid_run_lose_no_item(r
                                                              (14, "app.kubernetes.io/component=redis")])
 
 
-def wait_for_worker_template() -> None:
-    """The worker renders Jobs from its copy of the pool's job template: the server pushes
-    a changed one over the worker's channel at once, and without the channel the worker
-    re-reads it on its heartbeat (worker.heartbeatSeconds, +-30%). Wait out the latter."""
-    time.sleep(HEARTBEAT_SECONDS * 1.3 + 2)
-
-
 def pending_flow_run_pods(kubectl) -> list[str]:
     return kubectl("get", "pods", "-l", FLOW_RUN_SELECTOR, "--field-selector=status.phase=Pending",
                    "-o", "jsonpath={.items[*].metadata.name}").split()
@@ -579,7 +571,7 @@ def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_
     start_timeout, attempts = 20, 2
     release.upgrade(**{"flowRuns.nodeSelector": {"video-ingest.dev/e2e": "no-such-node"},
                        "ingest.startTimeout": start_timeout, "ingest.batchAttempts": attempts})
-    wait_for_worker_template()
+    # Submitted at once: the worker reads the pool's new job template before it starts runs.
     try:
         ids = [f"unsched-{n}#ms=500" for n in range(4)]  # one batch
         began = time.monotonic()
@@ -612,7 +604,6 @@ def test_batch_whose_pod_cannot_be_scheduled_frees_its_pool_slot_and_fails_with_
     finally:
         # Back to the values files: the selector is gone from the pool's template.
         release.upgrade(**{"flowRuns.nodeSelector": None, "ingest.startTimeout": None, "ingest.batchAttempts": None})
-        wait_for_worker_template()
         if pending_flow_run_pods(kubectl):  # only when the assertion above failed: leave the next tests a free quota
             kubectl("delete", "jobs", "-l", FLOW_RUN_SELECTOR, "--wait=false")
     code, summary, stderr = submit([f"sched-{n}#ms=500" for n in range(4)], tmp_path)

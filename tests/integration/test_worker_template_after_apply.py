@@ -24,6 +24,21 @@ def apply_handler(api_env, tmp_path, pool: str, handler: str) -> None:
     assert applied.returncode == 0, applied.stderr
 
 
+async def close_channel(channel) -> None:
+    """Stop the worker's channel once its session runs, and wait until that has ended
+    (Prefect's channel holds its session's scope in `_run_scope` while it runs)."""
+    async def until(condition) -> None:
+        for _ in range(200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the worker's channel did not start or end within 10 s")
+
+    await until(lambda: channel._run_scope is not None)
+    channel.stop()
+    await until(lambda: channel._run_scope is None)
+
+
 async def handler_in_job_of_next_run(worker_class, pool: str, create_run) -> tuple[str, str]:
     """(the handler in the worker's copy of the template after it synced, the handler in the
     Job configuration of the run `create_run` makes after that)."""
@@ -33,8 +48,7 @@ async def handler_in_job_of_next_run(worker_class, pool: str, create_run) -> tup
     async with worker_class(work_pool_name=pool) as worker:
         # Entering synced the worker with the server and opened its websocket channel. Close
         # the channel, as a restarted server does: no new template is pushed to the worker.
-        worker._worker_channel.stop()
-        await asyncio.sleep(0.5)
+        await close_channel(worker._worker_channel)
         synced = handler_of(worker.work_pool.base_job_template)
         flow_run_id = create_run()
         runs = await worker._get_scheduled_flow_runs()

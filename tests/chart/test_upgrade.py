@@ -134,7 +134,7 @@ def test_helm_test_pod_asserts_the_server_matches_the_values(rendered_sets) -> N
 
 def test_worker_polls_the_pool_with_a_health_server(rendered_sets) -> None:
     """`video-ingest worker` runs Prefect's `worker start --type kubernetes --with-healthcheck`
-    (its arguments: tests/unit/test_worker_args.py)."""
+    (its arguments: tests/unit/test_worker_start.py)."""
     spec = find(rendered_sets["default"], "Deployment", WORKER)["spec"]["template"]["spec"]
     container = spec["containers"][0]
     assert container["command"] == ["video-ingest", "worker", "--pool", "video-ingest"]

@@ -70,7 +70,7 @@ def test_run_created_after_apply_gets_the_new_template_without_a_worker_heartbea
     deployment = client.read_deployment_by_name(f"ingest-batch/{unique}-batch")
     made = []
 
-    def apply_synthetic_then_create_run(handler: str):
+    def apply_then_create_run(handler: str):
         def create_run():
             apply_handler(api_env, tmp_path, unique, handler)
             made.append(client.create_flow_run_from_deployment(deployment.id, parameters={"items": ["v-1"]}).id)
@@ -80,10 +80,10 @@ def test_run_created_after_apply_gets_the_new_template_without_a_worker_heartbea
     try:
         with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
             ours = asyncio.run(handler_in_job_of_next_run(
-                FreshPoolKubernetesWorker, unique, apply_synthetic_then_create_run("synthetic")))
+                FreshPoolKubernetesWorker, unique, apply_then_create_run("synthetic")))
             # The premise, on Prefect's own class: its copy stays as synced until its next heartbeat.
             prefects = asyncio.run(handler_in_job_of_next_run(
-                KubernetesWorker, unique, apply_synthetic_then_create_run("fetch")))
+                KubernetesWorker, unique, apply_then_create_run("fetch")))
     finally:
         for flow_run_id in made:
             client.delete_flow_run(flow_run_id)

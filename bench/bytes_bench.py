@@ -16,6 +16,11 @@ hack/build-seaweedfs-image.sh builds), twice, in one run:
 `--python-image IMAGE` runs both variants and the Prefect server on Python from a
 container image (e.g. the project's, on 3.13); the HTTP and S3 servers stay here.
 
+`--server-core` gives the Prefect server and its PostgreSQL the machine's last CPU and
+everything else (each variant, the S3 store, the HTTP source) the others, as a
+cluster gives the server pods of their own (bench/cpu_pinning.py). Without it all
+share every core, and the server's CPU for ours' items is time ours' items wait.
+
 Each writes to a fresh prefix, so nothing is skipped. Both variants are timed two
 ways, the same for both:
 
@@ -32,9 +37,10 @@ a machine the variants saturate, CPU the server spends on ours' items is time th
 items wait.
 
 The last line is `ratio_vs_plain=R mb_per_s=X plain_mb_per_s=Y items_ratio_vs_plain=R2
-ours_outside_items_s=F plain_outside_items_s=P server_cpu_ms_per_item=S`: R compares
-whole processes, R2 the time over the items, F and P are each one's time outside its
-items, S the CPU the Prefect server and its PostgreSQL spent per item of ours. The goal is
+ours_outside_items_s=F plain_outside_items_s=P server_cpu_ms_per_item=S server_core=C`:
+R compares whole processes, R2 the time over the items, F and P are each one's time
+outside its items, S the CPU the Prefect server and its PostgreSQL spent per item of
+ours, C 1 with `--server-core`, else 0. The goal is
 R >= 0.8 at 1 MB items (orchestration costs at most a fifth). Ours' fixed cost (about
 4 s on 2 cores: importing Prefect, two flow runs' start and end) is paid once per
 `video-ingest run`, so R approaches R2 as N grows; report the N.
@@ -54,6 +60,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu_pinning import SERVER_ROLES, PinningError, pin_process, pin_roles, split_cpus
 from bench.cpu_usage import snapshot, spent
 from bench.local_services import (
     LAYOUTS,
@@ -81,7 +88,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--python-image", default=None,
                         help="run both variants and the Prefect server on Python from this container image"
                              " (default: this interpreter); the HTTP and S3 servers stay on this machine")
-    return parser.parse_args(argv)
+    parser.add_argument("--server-core", action="store_true",
+                        help="the Prefect server and PostgreSQL on the last CPU, everything else on the others")
+    args = parser.parse_args(argv)
+    if args.server_core and args.python_image:
+        parser.error("--server-core pins processes of this machine's Python; it cannot pin an image's containers")
+    return args
 
 
 def find_weed(explicit: str | None) -> str:
@@ -266,6 +278,16 @@ def main(argv: list[str] | None = None) -> int:
 
     store = SeaweedS3(find_weed(args.weed), workdir / "weed")
     held = contextlib.ExitStack()
+    cpus = os.sched_getaffinity(0)
+    if args.server_core:
+        try:
+            server_cpus, cpus = split_cpus(cpus)
+        except PinningError as exc:
+            print(f"bytes_bench: {exc}", file=sys.stderr)
+            return 2
+        # This process and all it starts from now on (the S3 store, the HTTP source, both
+        # variants) on the data plane's CPUs; the server's processes are moved once running.
+        pin_process(Path("/proc") / str(os.getpid()), cpus)
     try:
         names, size = make_sources(workdir / "sources", args.videos, args.mb)
         total_mb = size * len(names) / 1_000_000
@@ -275,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(s3_env(store))
         python = ImagePython(args.python_image, workdir) if args.python_image else None
         server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server", python))
+        placement = f"all on CPUs {_cpu_list(cpus)}"
+        if args.server_core:
+            pin_roles(SERVER_ROLES, server_cpus)
+            placement = f"Prefect server and PostgreSQL on CPU {_cpu_list(server_cpus)}, the rest on {_cpu_list(cpus)}"
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -284,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {len(names)} videos of {size / 1e6:.2f} MB ({total_mb:.0f} MB), {args.threads} threads,"
               f" HTTP and S3 (SeaweedFS) on loopback; server {args.layout}: {LAYOUTS[args.layout].describe()};"
               f" Python {python.version() if python else platform.python_version()}"
-              f" from {args.python_image or 'this interpreter'}; work in {workdir}", flush=True)
+              f" from {args.python_image or 'this interpreter'}; {placement}; work in {workdir}", flush=True)
         with serving(workdir / "sources") as base:
             (plain, plain_items), plain_cpu = with_cpu(
                 lambda: run_plain(names, base, f"s3://{BUCKET}/plain", args.threads, env, workdir, python),
@@ -310,8 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio_vs_plain={plain / ours:.2f} mb_per_s={total_mb / ours:.1f} plain_mb_per_s={total_mb / plain:.1f}"
           f" items_ratio_vs_plain={plain_items / span:.2f} ours_outside_items_s={ours - span:.1f}"
           f" plain_outside_items_s={plain - plain_items:.1f}"
-          f" server_cpu_ms_per_item={server_ms:.1f}")
+          f" server_cpu_ms_per_item={server_ms:.1f} server_core={int(args.server_core)}")
     return 0
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
 if __name__ == "__main__":

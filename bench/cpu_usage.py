@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 # Roles by command line: the first whose test passes names the process.
 ROLES = (
@@ -59,19 +60,28 @@ def machine_busy_seconds(proc_stat_text: str, ticks_per_second: int) -> float:
     return (user + nice + system + irq + softirq + steal) / ticks_per_second
 
 
-def snapshot(proc: Path = Path("/proc")) -> dict[str, float]:
-    """CPU seconds so far of every process with a role, summed by role, plus `machine`."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def processes_by_role(proc: Path = Path("/proc")) -> Iterator[tuple[str, Path]]:
+    """(role, /proc/PID) of every process that plays a role."""
     own = os.getpid()
-    totals: dict[str, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            role = role_of([arg for arg in argv if arg], int(entry.name), own)
-            if role:
-                totals[role] = totals.get(role, 0.0) + cpu_seconds((entry / "stat").read_text(), ticks)
+        except OSError:  # it ended while being read
+            continue
+        role = role_of([arg for arg in argv if arg], int(entry.name), own)
+        if role:
+            yield role, entry
+
+
+def snapshot(proc: Path = Path("/proc")) -> dict[str, float]:
+    """CPU seconds so far of every process with a role, summed by role, plus `machine`."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for role, entry in processes_by_role(proc):
+        try:
+            totals[role] = totals.get(role, 0.0) + cpu_seconds((entry / "stat").read_text(), ticks)
         except (OSError, IndexError, ValueError):  # it ended while being read
             continue
     totals["machine"] = machine_busy_seconds((proc / "stat").read_text(), ticks)

@@ -77,9 +77,10 @@ bench-deps: $(VENV)/.installed-bench ## PostgreSQL, Redis and prefect-redis for 
 bench: bench-deps ## Seed pattern vs .map vs ours (with and without limits) at 2k, 5k and 20k items (~2 h on 2 cores)
 	$(PY) -m bench.ingest_bench --sizes 2000,5000,20000
 
-bench-bytes: bench-deps ## Real bytes: 2000 videos of 1 MB over HTTP to S3 (SeaweedFS) on loopback, ours vs a plain pool
+bench-bytes: bench-deps ## Real bytes: 2000 videos of 1 MB over HTTP to S3 (SeaweedFS) on loopback, ours vs a plain pool; all on every core, then the Prefect server on a core of its own
 	$(HACK)/build-seaweedfs-image.sh >/dev/null
 	$(PY) -m bench.bytes_bench --videos 2000 --mb 1
+	$(PY) -m bench.bytes_bench --videos 2000 --mb 1 --server-core
 
 bench-quick: bench-deps ## The 2k case and a 2k ceiling; last line: ratio_vs_seed=R max_concurrent=M limit=L items_per_s=X vs_map_nolimit=R2 of_server_ceiling=F
 	$(PY) -m bench.ingest_bench --sizes 2000 --ceiling-items 2000

@@ -60,7 +60,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cpu_pinning import SERVER_ROLES, PinningError, pin_process, pin_roles, split_cpus
+from bench.cpu_pinning import SERVER_ROLES, PinningError, descendants, pin_process, pin_roles, split_cpus
 from bench.cpu_usage import snapshot, spent
 from bench.local_services import (
     LAYOUTS,
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         server = held.enter_context(running_server(LAYOUTS[args.layout], workdir / "server", python))
         placement = f"all on CPUs {_cpu_list(cpus)}"
         if args.server_core:
-            pin_roles(SERVER_ROLES, server_cpus)
+            pin_roles(SERVER_ROLES, server_cpus, among=descendants(os.getpid()))
             placement = f"Prefect server and PostgreSQL on CPU {_cpu_list(server_cpus)}, the rest on {_cpu_list(cpus)}"
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate

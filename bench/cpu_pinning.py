@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from bench.cpu_usage import processes_by_role
+from bench.local_services import child_pids
 
 SERVER_ROLES = ("prefect server", "postgres")
 
@@ -46,17 +47,33 @@ def pin_process(proc_entry: Path, cpus: set[int]) -> None:
             continue
 
 
-def pin_roles(roles: tuple[str, ...], cpus: set[int], proc: Path = Path("/proc")) -> dict[str, int]:
-    """Pin every process playing one of `roles` to `cpus`; how many were pinned, by role.
-    A role with no process is an error: the server it names is not running here."""
+def descendants(pid: int) -> set[int]:
+    """The processes `pid` started, and theirs, and so on."""
+    found: set[int] = set()
+    parents = [pid]
+    while parents:
+        children = [child for parent in parents for child in child_pids(parent) if child not in found]
+        found.update(children)
+        parents = children
+    return found
+
+
+def processes_to_pin(roles: tuple[str, ...], among: set[int], proc: Path = Path("/proc")) -> list[tuple[str, Path]]:
+    """(role, /proc/PID) of each process among the PIDs `among` that plays one of `roles`:
+    another benchmark's server or the machine's own PostgreSQL is not among them."""
+    return [(role, entry) for role, entry in processes_by_role(proc) if role in roles and int(entry.name) in among]
+
+
+def pin_roles(roles: tuple[str, ...], cpus: set[int], among: set[int], proc: Path = Path("/proc")) -> dict[str, int]:
+    """Pin each process `processes_to_pin` names to `cpus`; how many were pinned, by role.
+    A role with no process is an error: its server is not running here."""
     pinned = dict.fromkeys(roles, 0)
-    for role, entry in processes_by_role(proc):
-        if role in pinned:
-            try:
-                pin_process(entry, cpus)
-            except FileNotFoundError:  # the process ended meanwhile
-                continue
-            pinned[role] += 1
+    for role, entry in processes_to_pin(roles, among, proc):
+        try:
+            pin_process(entry, cpus)
+        except FileNotFoundError:  # the process ended meanwhile
+            continue
+        pinned[role] += 1
     missing = [role for role, count in pinned.items() if not count]
     if missing:
         raise PinningError(f"no process to pin for {', '.join(missing)}")

@@ -179,17 +179,6 @@ def batch_runs_of(client, parent_flow_run_id: str) -> list:
     )
 
 
-def running_intervals_from_states(states) -> list[tuple[datetime, datetime]]:
-    """Each Running stretch of one run, from its state history: Running until the next state."""
-    ordered = sorted(states, key=lambda state: state.timestamp)
-    intervals = []
-    for current, following in zip(ordered, ordered[1:] + [None]):
-        if current.type.value == "RUNNING":
-            end = following.timestamp if following else datetime.now(timezone.utc)
-            intervals.append((current.timestamp, end))
-    return intervals
-
-
 def task_runs_of(client, flow_run_ids: list) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 

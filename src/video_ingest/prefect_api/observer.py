@@ -43,6 +43,30 @@ def task_run_intervals(task_runs) -> list[tuple[datetime, datetime]]:
     return [(run.start_time, run.end_time) for run in task_runs if run.start_time and run.end_time]
 
 
+def intervals_in_states(states, types: frozenset[str], now: datetime) -> list[tuple[datetime, datetime]]:
+    """Each stretch a run spent in any of `types` (state type values), from its state history. Pure.
+
+    A stretch lasts until the next state of another type, or until `now` while the run is still in it.
+    """
+    ordered = sorted(states, key=lambda state: state.timestamp)
+    intervals = []
+    began = None
+    for state in ordered:
+        inside = state.type.value in types
+        if inside and began is None:
+            began = state.timestamp
+        elif not inside and began is not None:
+            intervals.append((began, state.timestamp))
+            began = None
+    if began is not None:
+        intervals.append((began, now))
+    return intervals
+
+
+# The states in which a flow run holds one of its work pool's slots: the server's scheduler counts these.
+POOL_SLOT_STATES = frozenset({"PENDING", "RUNNING"})
+
+
 def read_task_runs_of_flow_run(client, flow_run_id) -> list:
     """Every task run the server recorded for one flow run."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

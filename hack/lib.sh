@@ -95,8 +95,12 @@ vi::apt::ensure() {
 
 # vi::go ARGS...: the go command at low priority (the machine has 2 cores
 # shared with test runs), static where possible, without the build path.
+# GOGC=400: the compiler and linker collect garbage a quarter as often. From an
+# empty build cache on 2 cores (2026-12-06), the Kubernetes binaries took 284 s
+# against 340 s at Go's default of 100 (helm: 82 s against 98 and 101 s), for a
+# largest process of 2.0 GB against 1.9 GB. An explicit GOGC is kept.
 vi::go() {
-  CGO_ENABLED="${CGO_ENABLED:-0}" nice -n 10 go "$@"
+  CGO_ENABLED="${CGO_ENABLED:-0}" GOGC="${GOGC:-400}" nice -n 10 go "$@"
 }
 
 # vi::go::install_module BINARY_PATH MODULE_PACKAGE VERSION [LDFLAGS]: builds

@@ -354,7 +354,15 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
     with prefect_client() as client:
         batches = batch_runs_of(client, parent)
         states = {str(run.id): client.read_flow_run_states(run.id) for run in batches}
-        tasks = task_runs_of(client, [run.id for run in batches])
+        # The server records task runs from their events, after the flow runs end: wait until
+        # every item's final state is recorded, or 60 s (the tests then name what is missing).
+        deadline = time.monotonic() + 60
+        while True:
+            tasks = task_runs_of(client, [run.id for run in batches])
+            recorded = {run.name for run in tasks if run.state and run.state.is_final()}
+            if recorded >= set(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     return {"ids": ids, "flaky": flaky, "failing": failing, "code": code, "summary": summary, "stderr": stderr,
             "pods": pods, "batches": batches, "states": states, "tasks": tasks}
 

@@ -177,17 +177,3 @@ def batch_runs_of(client, parent_flow_run_id: str) -> list:
         flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id])),
         limit=200,
     )
-
-
-def task_runs_of(client, flow_run_ids: list) -> list:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    runs, offset = [], 0
-    while True:
-        page = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(flow_run_ids))), limit=200, offset=offset
-        )
-        runs.extend(page)
-        if len(page) < 200:
-            return runs
-        offset += 200

@@ -41,7 +41,6 @@ from kind_release import (
     auth_string,
     batch_runs_of,
     prefect_client,
-    task_runs_of,
     wait_for_api,
 )
 from reachability import can_connect
@@ -50,6 +49,7 @@ from video_ingest.prefect_api.observer import (
     POOL_SLOT_STATES,
     intervals_in_states,
     max_concurrent,
+    read_all_task_runs,
     read_task_runs_named,
 )
 
@@ -342,6 +342,8 @@ def test_server_services_run_apart_from_the_api(release, kind_cluster):
 @pytest.fixture(scope="module")
 def bulk_run(release, kind_cluster, tmp_path_factory):
     """One bulk run over more batches than the pool limit, with flaky and failing items."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
     tmp_path = tmp_path_factory.mktemp("bulk")
     plain = [f"ok-{n:02d}#ms=1500" for n in range(19)]
     flaky = [f"flaky-{n}#flaky=2" for n in range(3)]
@@ -356,9 +358,10 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
         states = {str(run.id): client.read_flow_run_states(run.id) for run in batches}
         # The server records task runs from their events, after the flow runs end: wait until
         # every item's final state is recorded, or 60 s (the tests then name what is missing).
+        batch_filter = FlowRunFilter(id=FlowRunFilterId(any_=[run.id for run in batches]))
         deadline = time.monotonic() + 60
         while True:
-            tasks = task_runs_of(client, [run.id for run in batches])
+            tasks = read_all_task_runs(client, flow_run_filter=batch_filter)
             recorded = {run.name for run in tasks if run.state and run.state.is_final()}
             if recorded >= set(ids) or time.monotonic() > deadline:
                 break

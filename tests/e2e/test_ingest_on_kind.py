@@ -49,8 +49,8 @@ from video_ingest.prefect_api.observer import (
     POOL_SLOT_STATES,
     intervals_in_states,
     max_concurrent,
-    read_all_task_runs,
     read_task_runs_named,
+    read_task_runs_until,
 )
 
 NAMESPACE = "video-ingest-e2e"
@@ -359,13 +359,10 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
         # The server records task runs from their events, after the flow runs end: wait until
         # every item's final state is recorded, or 60 s (the tests then name what is missing).
         batch_filter = FlowRunFilter(id=FlowRunFilterId(any_=[run.id for run in batches]))
-        deadline = time.monotonic() + 60
-        while True:
-            tasks = read_all_task_runs(client, flow_run_filter=batch_filter)
-            recorded = {run.name for run in tasks if run.state and run.state.is_final()}
-            if recorded >= set(ids) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        tasks = read_task_runs_until(
+            client, lambda runs: {run.name for run in runs if run.state and run.state.is_final()} >= set(ids),
+            timeout=60, flow_run_filter=batch_filter,
+        )
     return {"ids": ids, "flaky": flaky, "failing": failing, "code": code, "summary": summary, "stderr": stderr,
             "pods": pods, "batches": batches, "states": states, "tasks": tasks}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Iterable
+from typing import Callable, Iterable
 
 
 def max_concurrent(intervals: Iterable[tuple[datetime, datetime]]) -> int:
@@ -30,11 +30,24 @@ def read_task_runs_named(client, name_contains: str, expected: int, timeout: flo
     """Task runs whose name contains `name_contains`, once `expected` of them have ended."""
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
+    return read_task_runs_until(
+        client,
+        lambda runs: sum(1 for run in runs if run.end_time is not None and run.start_time is not None) >= expected,
+        timeout,
+        task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_contains)),
+    )
+
+
+def read_task_runs_until(client, done: Callable[[list], bool], timeout: float, **filters) -> list:
+    """Task runs matching `filters`, read again every half second until `done(runs)` or `timeout`.
+
+    The server records task runs from their events, a little after they happen: a reader
+    that expects them all waits here, and gets what was recorded if the time runs out.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        runs = read_all_task_runs(client, task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=name_contains)))
-        ended = [run for run in runs if run.end_time is not None and run.start_time is not None]
-        if len(ended) >= expected or time.monotonic() > deadline:
+        runs = read_all_task_runs(client, **filters)
+        if done(runs) or time.monotonic() > deadline:
             return runs
         time.sleep(0.5)
 

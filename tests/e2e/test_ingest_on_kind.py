@@ -47,6 +47,7 @@ from reachability import can_connect
 
 from video_ingest.prefect_api.observer import (
     POOL_SLOT_STATES,
+    every_final,
     intervals_in_states,
     max_concurrent,
     read_task_runs_named,
@@ -359,10 +360,7 @@ def bulk_run(release, kind_cluster, tmp_path_factory):
         # The server records task runs from their events, after the flow runs end: wait until
         # every item's final state is recorded, or 60 s (the tests then name what is missing).
         batch_filter = FlowRunFilter(id=FlowRunFilterId(any_=[run.id for run in batches]))
-        tasks = read_task_runs_until(
-            client, lambda runs: {run.name for run in runs if run.state and run.state.is_final()} >= set(ids),
-            timeout=60, flow_run_filter=batch_filter,
-        )
+        tasks = read_task_runs_until(client, every_final(ids), timeout=60, flow_run_filter=batch_filter)
     return {"ids": ids, "flaky": flaky, "failing": failing, "code": code, "summary": summary, "stderr": stderr,
             "pods": pods, "batches": batches, "states": states, "tasks": tasks}
 
@@ -709,6 +707,8 @@ def test_real_videos_go_from_http_to_the_bucket_probed_checksummed_and_idempoten
     then the README's submit command: the bucket, listed from inside the cluster, holds
     every good video with its sidecar; broken files fail once, with their reasons; a re-run
     skips everything; a deleted object is ingested again, and only it."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
     kubectl, image = data_plane, "video-ingest:dev"
     release.upgrade(**{"ingest.handler": "fetch", "ingest.destination": f"s3://{BUCKET}/ingest",
                        "ingest.sourceBase": SOURCE_URL, "flowRuns.envFromSecrets": [CREDENTIALS_SECRET]})
@@ -731,8 +731,10 @@ def test_real_videos_go_from_http_to_the_bucket_probed_checksummed_and_idempoten
         probe = sidecar["probe"]
         assert (probe["video_codec"], probe["width"], probe["height"]) == ("mpeg4", 64, 48)
         assert probe["duration_seconds"] > 0.5
-    with prefect_client() as client:
-        runs = {run.name: run for run in read_task_runs_named(client, ".", expected=0, timeout=0) if run.name in ids}
+    with prefect_client() as client:  # recorded from events, a little after submit returns
+        recorded = read_task_runs_until(client, every_final(ids), timeout=60,
+                                        task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=ids)))
+    runs = {run.name: run for run in recorded}
     for name, reason in broken.items():
         assert runs[name].state.type.value == "FAILED" and reason in (runs[name].state.message or ""), runs[name].state
         assert runs[name].run_count == 1, f"{name}: a permanent failure was retried"

@@ -3,7 +3,9 @@
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from video_ingest.prefect_api.observer import POOL_SLOT_STATES, intervals_in_states, max_concurrent
+from prefect.states import Completed, Failed, Running
+
+from video_ingest.prefect_api.observer import POOL_SLOT_STATES, every_final, intervals_in_states, max_concurrent
 
 T0 = datetime(2026, 12, 6, tzinfo=timezone.utc)
 
@@ -43,3 +45,16 @@ def test_two_pods_starting_while_the_other_works_hold_both_slots_though_never_bo
     running = [s for states in (first, second) for s in intervals_in_states(states, frozenset({"RUNNING"}), now)]
     holding = [s for states in (first, second) for s in intervals_in_states(states, POOL_SLOT_STATES, now)]
     assert (max_concurrent(running), max_concurrent(holding)) == (1, 2)
+
+
+def task_run(name: str, state) -> SimpleNamespace:
+    return SimpleNamespace(name=name, state=state)
+
+
+def test_every_final_waits_for_each_named_run_to_reach_a_final_state():
+    done = every_final(["a", "b"])
+    assert not done([task_run("a", Completed())])  # b not recorded yet
+    assert not done([task_run("a", Completed()), task_run("b", Running())])
+    assert not done([task_run("a", Completed()), task_run("b", None), task_run("c", Failed())])
+    assert done([task_run("a", Completed()), task_run("b", Failed()), task_run("c", Running())])
+

@@ -52,6 +52,12 @@ def read_task_runs_until(client, done: Callable[[list], bool], timeout: float, *
         time.sleep(0.5)
 
 
+def every_final(names: Iterable[str]) -> Callable[[list], bool]:
+    """A condition for read_task_runs_until: a task run of each of `names` is in a final state. Pure."""
+    wanted = set(names)
+    return lambda runs: {run.name for run in runs if run.state and run.state.is_final()} >= wanted
+
+
 def task_run_intervals(task_runs) -> list[tuple[datetime, datetime]]:
     return [(run.start_time, run.end_time) for run in task_runs if run.start_time and run.end_time]
 

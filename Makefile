@@ -35,12 +35,16 @@ venv: $(VENV)/.installed ## The project's virtualenv with the dev tools
 UV_VERSION ?= 0.13.9
 lock: venv ## Resolve requirements.lock (pins + hashes) again from pyproject.toml; UPGRADE=1 takes newer versions
 	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
-	printf 'pip\nsetuptools>=68\nwheel\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
+	printf 'pip\nsetuptools>=77\nwheel\n' | $(VENV)/bin/uv pip compile pyproject.toml - \
 	  --extra s3 --extra http --extra redis --universal --python-version 3.11 --generate-hashes \
 	  --custom-compile-command 'make lock' --output-file requirements.lock $(if $(UPGRADE),--upgrade)
 
-demo: venv ## Ingest 200 synthetic videos on an embedded Prefect server
-	$(VENV)/bin/video-ingest run --demo 200 --retry-delay 0
+# The demo's eight failing items are on purpose: `run` exits 1 (some items failed), which
+# is what the demo shows, so make reports success then; any other exit code fails it.
+demo: venv ## Ingest 200 synthetic videos on an embedded Prefect server (8 fail on purpose: exit 1)
+	@$(VENV)/bin/video-ingest run --demo 200 --retry-delay 0; code=$$?; \
+	  if [ $$code -ne 1 ]; then echo "demo: video-ingest exited $$code; expected 1 (eight items fail on purpose)" >&2; exit 1; fi; \
+	  echo "demo: video-ingest exited 1, as intended: eight items fail for good to show a partial failure"
 
 test: venv checkov ## Unit, integration and chart tests
 	$(PY) -m pytest $(PYTEST_ARGS)

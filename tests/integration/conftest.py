@@ -1,6 +1,7 @@
 """A real Prefect server (SQLite) started once for the integration tests."""
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -62,11 +63,16 @@ def video_ingest(*args: str, env: dict, timeout: float = 300) -> subprocess.Comp
 
 
 def start_run(ids_path, env, *extra) -> subprocess.Popen:
-    """`video-ingest run` of synthetic items in the background (no retry delay), its output piped."""
+    """`video-ingest run` of synthetic items in the background (no retry delay), its output piped.
+
+    SIGINT is given its default action back, as in a terminal: a shell without job control
+    (CI's) starts background commands with it ignored, and Python keeps it ignored.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids_path), "--handler", "synthetic",
          "--retry-delay", "0", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

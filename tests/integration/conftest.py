@@ -62,18 +62,23 @@ def video_ingest(*args: str, env: dict, timeout: float = 300) -> subprocess.Comp
     )
 
 
-def start_run(ids_path, env, *extra) -> subprocess.Popen:
-    """`video-ingest run` of synthetic items in the background (no retry delay), its output piped.
+def start_cli(*args: str, env: dict) -> subprocess.Popen:
+    """`video-ingest ARGS` in the background, its output piped.
 
     SIGINT is given its default action back, as in a terminal: a shell without job control
     (CI's) starts background commands with it ignored, and Python keeps it ignored.
     """
     return subprocess.Popen(
-        [sys.executable, "-m", "video_ingest.cli", "run", "--ids-file", str(ids_path), "--handler", "synthetic",
-         "--retry-delay", "0", *extra],
+        [sys.executable, "-m", "video_ingest.cli", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def start_run(ids_path, env, *extra) -> subprocess.Popen:
+    """`video-ingest run` of synthetic items in the background (no retry delay)."""
+    return start_cli("run", "--ids-file", str(ids_path), "--handler", "synthetic", "--retry-delay", "0", *extra,
+                     env=env)
 
 
 def write_ids(path: Path, ids: list[str]) -> Path:

@@ -8,14 +8,15 @@ import re
 import signal
 import time
 
-from conftest import batch_pool_with_worker, start_cli, start_run, video_ingest, write_ids
+from conftest import batch_pool_with_worker, run_links, start_cli, start_run, video_ingest, write_ids
 
 from video_ingest.prefect_api.observer import read_task_runs_named
 
 
 def bulk_run_id(stderr: str) -> str:
-    """The bulk run's ID, from the line with its page in the Prefect UI."""
-    return re.search(r"bulk run \S+ in the Prefect UI: \S+/runs/flow-run/(\S+)", stderr).group(1)
+    """The bulk run's ID, from the one page in the Prefect UI the CLI named."""
+    (link,) = run_links(stderr)
+    return link.rsplit("/", 1)[1]
 
 
 def interrupt_once_an_item_is_done(process, client, prefix: str) -> str:
@@ -96,4 +97,3 @@ def test_ctrl_c_on_submit_exits_130_and_the_batch_runs_it_started_finish_every_i
     assert [batch.state.type.value for batch in batches] == ["COMPLETED"] * 3
     runs = read_task_runs_named(client, unique, expected=len(ids))
     assert sorted(run.name.split("#")[0] for run in runs if run.state.is_completed()) == ids
-

@@ -6,13 +6,11 @@ the bulk run that `submit` started, whose batches are its child flow runs.
 
 import json
 
-from conftest import batch_pool_with_worker, video_ingest, write_ids
+from conftest import LINK_MARK, batch_pool_with_worker, run_links, video_ingest, write_ids
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
 from video_ingest.platform.reconcile import parameter_schemas
-
-LINK_MARK = " in the Prefect UI: "
 
 
 def test_submit_prints_the_ui_page_of_its_bulk_run_and_keeps_json_on_stdout(
@@ -28,7 +26,7 @@ def test_submit_prints_the_ui_page_of_its_bulk_run_and_keeps_json_on_stdout(
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {
         "total": 2, "succeeded": 1, "failed": 1, "failed_ids": [f"{unique}-b#fail"]}
-    links = [line.split(LINK_MARK)[1] for line in done.stderr.splitlines() if LINK_MARK in line]
+    links = run_links(done.stderr)
     assert len(links) == 1, done.stderr
     ui = prefect_server.url.removesuffix("/api")
     assert links[0].startswith(f"{ui}/runs/flow-run/"), links

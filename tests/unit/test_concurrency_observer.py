@@ -57,4 +57,3 @@ def test_every_final_waits_for_each_named_run_to_reach_a_final_state():
     assert not done([task_run("a", Completed()), task_run("b", Running())])
     assert not done([task_run("a", Completed()), task_run("b", None), task_run("c", Failed())])
     assert done([task_run("a", Completed()), task_run("b", Failed()), task_run("c", Running())])
-

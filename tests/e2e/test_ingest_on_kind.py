@@ -183,7 +183,12 @@ def bulk_run_id(stderr: str) -> str:
 @pytest.fixture(scope="module")
 def release(kind_cluster, project_image, postgres_image, redis_image):
     kubectl = kind_cluster.in_namespace(NAMESPACE)
-    kind_cluster("create", "namespace", NAMESPACE, check=False)
+    rel = Release(RELEASE, NAMESPACE, kind_cluster.context)
+    # A run stopped half-way (Ctrl-C, a CI timeout) leaves its release, its Prefect history
+    # and its object store in a reused cluster: start from nothing, or names collide.
+    rel.uninstall()
+    kind_cluster("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=300s")
+    kind_cluster("create", "namespace", NAMESPACE)
     # Pod Security Admission at its strictest: every pod of ours must be admitted as it is.
     kind_cluster("label", "namespace", NAMESPACE, "--overwrite", f"{PSA_LABEL}=restricted",
                  "pod-security.kubernetes.io/enforce-version=latest")
@@ -193,7 +198,6 @@ def release(kind_cluster, project_image, postgres_image, redis_image):
         "metadata": {"name": "ingest-data", "namespace": NAMESPACE},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "100Mi"}}},
     })
-    rel = Release(RELEASE, NAMESPACE, kind_cluster.context)
     rel.install()
     wait_for_api()
     # The chart's server requires the auth string it generated: the tests' own clients send it.
@@ -282,7 +286,9 @@ def test_no_credential_is_on_a_command_line_or_in_a_log(release, kind_cluster):
     assert {f"{RELEASE}-video-ingest-api-auth/auth-string", f"{RELEASE}-video-ingest-postgresql/password",
             f"{RELEASE}-video-ingest-redis/password"} <= set(secrets)
     seen: dict[str, str] = {}
-    for pod in kubectl.json("get", "pods", "--field-selector=status.phase=Running")["items"]:
+    # the release's pods (flow-run Jobs included), not the e2e's own object store and video source
+    for pod in kubectl.json("get", "pods", "-l", f"app.kubernetes.io/instance={RELEASE}",
+                            "--field-selector=status.phase=Running")["items"]:
         name = pod["metadata"]["name"]
         for status in pod["status"].get("containerStatuses", []):
             container = status["name"]

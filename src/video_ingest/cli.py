@@ -226,11 +226,11 @@ def cmd_run(args: argparse.Namespace, on_cluster: bool = False) -> int:
 
 def _print_run_link(settings, flow_run_id: str, name: str) -> str | None:
     """The run's page in the Prefect UI, on stderr (stdout stays the summary), or None."""
-    from video_ingest.prefect_api.ui_links import flow_run_url
+    from video_ingest.prefect_api.ui_links import flow_run_url, run_link_line
 
     link = flow_run_url(settings.prefect_api_url, flow_run_id)
     if link:
-        print(f"video-ingest: bulk run {name} in the Prefect UI: {link}", file=sys.stderr, flush=True)
+        print(run_link_line(name, link), file=sys.stderr, flush=True)
     return link
 
 

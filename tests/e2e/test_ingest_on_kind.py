@@ -53,6 +53,7 @@ from video_ingest.prefect_api.observer import (
     read_task_runs_named,
     read_task_runs_until,
 )
+from video_ingest.prefect_api.ui_links import run_links
 
 NAMESPACE = "video-ingest-e2e"
 RELEASE = "vi"
@@ -426,8 +427,7 @@ def test_prefect_ui_shows_the_bulk_run_its_batches_and_each_items_final_state(bu
     API requires an auth string. Screenshots: $VIDEO_INGEST_ARTIFACTS/prefect-ui/."""
     from prefect_ui import login_auth_string, prefect_ui
 
-    marker = " in the Prefect UI: "
-    links = [line.split(marker)[1] for line in bulk_run["stderr"].splitlines() if marker in line]
+    links = run_links(bulk_run["stderr"])
     ui_base = API_URL.removesuffix("/api")
     assert len(links) == 1 and links[0].startswith(f"{ui_base}/runs/flow-run/"), bulk_run["stderr"][-2000:]
     batches = {run.name: run for run in bulk_run["batches"]}

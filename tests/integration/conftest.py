@@ -81,16 +81,6 @@ def start_run(ids_path, env, *extra) -> subprocess.Popen:
                      env=env)
 
 
-# What the CLI puts between a run and its page on stderr:
-# "video-ingest: bulk run NAME in the Prefect UI: URL".
-LINK_MARK = " in the Prefect UI: "
-
-
-def run_links(stderr: str) -> list[str]:
-    """The Prefect UI pages of the runs the CLI named on stderr, in order."""
-    return [line.split(LINK_MARK)[1] for line in stderr.splitlines() if LINK_MARK in line]
-
-
 def write_ids(path: Path, ids: list[str]) -> Path:
     path.write_text("".join(f"{i}\n" for i in ids))
     return path

@@ -8,9 +8,10 @@ import re
 import signal
 import time
 
-from conftest import batch_pool_with_worker, run_links, start_cli, start_run, video_ingest, write_ids
+from conftest import batch_pool_with_worker, start_cli, start_run, video_ingest, write_ids
 
 from video_ingest.prefect_api.observer import read_task_runs_named
+from video_ingest.prefect_api.ui_links import run_links
 
 
 def bulk_run_id(stderr: str) -> str:

@@ -6,11 +6,12 @@ the bulk run that `submit` started, whose batches are its child flow runs.
 
 import json
 
-from conftest import LINK_MARK, batch_pool_with_worker, run_links, video_ingest, write_ids
+from conftest import batch_pool_with_worker, video_ingest, write_ids
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
 from video_ingest.platform.reconcile import parameter_schemas
+from video_ingest.prefect_api.ui_links import run_links
 
 
 def test_submit_prints_the_ui_page_of_its_bulk_run_and_keeps_json_on_stdout(
@@ -57,7 +58,7 @@ def test_detached_submit_and_status_link_the_bulk_run_under_the_prefect_ui_url_s
     link = f"https://prefect.example.org/runs/flow-run/{flow_run_id}"
     try:
         assert json.loads(started.stdout.strip().splitlines()[-1]) == {"flow_run_id": flow_run_id, "ui_url": link}
-        assert f"bulk run {flow_run_id}{LINK_MARK}{link}" in started.stderr
+        assert f"video-ingest: bulk run {flow_run_id} in the Prefect UI: {link}" in started.stderr
 
         as_json = video_ingest("status", "--pool", pool, "--json", env=env)
         assert as_json.returncode == 0, as_json.stderr

@@ -1,7 +1,7 @@
 """The Prefect UI links that `submit` and `status` print: where Prefect itself would link."""
 
 from video_ingest.platform.status import format_status
-from video_ingest.prefect_api.ui_links import flow_run_url, ui_url
+from video_ingest.prefect_api.ui_links import flow_run_url, run_link_line, run_links, ui_url
 
 RUN_ID = "5b0c64f5-3f0e-4d43-8d8a-6f1f1b7f0a11"
 
@@ -21,6 +21,19 @@ def test_prefect_ui_url_setting_wins_over_the_api_address(monkeypatch):
 def test_an_embedded_server_gets_no_link(monkeypatch):
     monkeypatch.delenv("PREFECT_UI_URL", raising=False)
     assert ui_url(None) is None and flow_run_url(None, RUN_ID) is None
+
+
+def test_run_links_reads_back_the_pages_the_cli_lines_name_and_nothing_else():
+    first, second = f"http://127.0.0.1:4200/runs/flow-run/{RUN_ID}", "https://ui.example.org/runs/flow-run/x"
+    stderr = "\n".join([
+        "video-ingest: 3 items in 1 batch",
+        run_link_line("wild-octopus", first),
+        "progress: 2/3 done",
+        run_link_line("calm-heron", second),
+    ])
+    assert run_link_line("wild-octopus", first) == f"video-ingest: bulk run wild-octopus in the Prefect UI: {first}"
+    assert run_links(stderr) == [first, second]
+    assert run_links("video-ingest: 3 items in 1 batch\n") == []
 
 
 def test_status_text_names_the_ui_and_links_each_run_in_flight():

@@ -8,11 +8,17 @@ builds the link (`prefect.utilities.urls.url_for`), so a UI behind another addre
 
 An embedded server (no API URL) gets no link: it serves no UI and is gone when the
 command ends.
+
+The CLI names each run it starts on stderr in one line, `run_link_line`; `run_links`
+reads the pages back out of such output (what a script or a test following a run
+does).
 """
 
 from __future__ import annotations
 
 from uuid import UUID
+
+RUN_LINK_MARK = " in the Prefect UI: "
 
 
 def ui_url(api_url: str | None) -> str | None:
@@ -35,3 +41,13 @@ def flow_run_url(api_url: str | None, flow_run_id: str | UUID) -> str | None:
         return None
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         return url_for("flow-run", obj_id=str(flow_run_id))
+
+
+def run_link_line(name: str, link: str) -> str:
+    """The line the CLI prints on stderr for a run it started: its name and its page."""
+    return f"video-ingest: bulk run {name}{RUN_LINK_MARK}{link}"
+
+
+def run_links(text: str) -> list[str]:
+    """The run pages named by `run_link_line` lines in `text`, in order. Pure."""
+    return [line.split(RUN_LINK_MARK, 1)[1] for line in text.splitlines() if RUN_LINK_MARK in line]

@@ -18,6 +18,22 @@ class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names it."""
 
 
+# Prefect's setting for the seconds between a running flow run's heartbeat events
+# (its default: 180; at least 30). The chart sets it on the flow-run pods.
+HEARTBEAT_SETTING = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+PREFECT_DEFAULT_HEARTBEAT_SECONDS = 180
+MIN_HEARTBEAT_SECONDS = 30
+
+
+def heartbeat_seconds(value: str) -> int:
+    """A HEARTBEAT_SETTING value as whole seconds; ValueError saying why when Prefect
+    would not take it. Pure."""
+    if not (value.isdigit() and int(value) >= MIN_HEARTBEAT_SECONDS):
+        raise ValueError(f"{HEARTBEAT_SETTING} must be a whole number of seconds, at least {MIN_HEARTBEAT_SECONDS},"
+                         f" not {value!r}")
+    return int(value)
+
+
 class IngestSettings(BaseSettings):
     """Runtime settings for the ingest flows and the CLI (env prefix `VIDEO_INGEST_`)."""
 

@@ -87,6 +87,16 @@ def test_ingest_values_become_flow_run_environment() -> None:
     assert all(isinstance(value, str) for value in env.values())
 
 
+def test_unresponsive_runs_reach_the_config_with_the_heartbeat_they_are_sized_for(tmp_path) -> None:
+    data = platform_config(render("--set", "flowRuns.heartbeatSeconds=45", "--set", "unresponsiveRuns.crashAfterSeconds=90"))
+    assert data["unresponsiveRuns"] == {"crashAfterSeconds": 90}
+    assert data["workPool"]["jobTemplate"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "45"
+    assert parse_config(data).heartbeat_seconds == 45
+    off = tmp_path / "off.yaml"
+    off.write_text("unresponsiveRuns:\n  crashAfterSeconds: null\n")
+    assert platform_config(render("--values", str(off)))["unresponsiveRuns"] == {"crashAfterSeconds": None}
+
+
 def test_large_numbers_stay_exact(rendered_sets) -> None:
     env = platform_config(rendered_sets["everything"])["workPool"]["jobTemplate"]["env"]
     assert env["VIDEO_INGEST_BATCH_SIZE"] == "1000000"
@@ -182,12 +192,14 @@ def test_finished_job_ttl_null_keeps_jobs(tmp_path) -> None:
         (("--set", "ingest.maxInflight=0"), "maxInflight"),
         (("--set", "ingest.window=64"), "window"),
         (("--set", "server.service.nodePort=80", "--set", "server.service.type=NodePort"), "nodePort"),
+        (("--set", "flowRuns.heartbeatSeconds=20"), "heartbeatSeconds"),
+        (("--set", "unresponsiveRuns.crashAfterSeconds=30"), "crashAfterSeconds"),
     ],
     ids=[
         "negative-pool-limit", "string-pool-limit", "fractional-pool-limit", "negative-tag-limit",
         "string-global-limit", "negative-queue-limit", "unknown-top-level-key", "unknown-worker-key",
         "bad-pull-policy", "latest-tag", "unknown-flow", "zero-max-inflight", "old-window-name",
-        "node-port-out-of-range",
+        "node-port-out-of-range", "heartbeat-below-prefects-minimum", "crash-after-below-a-minute",
     ],
 )
 def test_schema_refuses_bad_values_before_anything_is_applied(args, complaint) -> None:
@@ -212,8 +224,11 @@ def test_schema_refuses_a_bad_values_file(tmp_path) -> None:
         (("--set", "postgresql.enabled=false"), "needs a database"),
         (("--set", "concurrencyLimits.deleteGlobal={video-ingest}"), "both set"),
         (("--set", "workPool.queues[0].name=default"), "queue \"bulk\""),
+        (("--set", "unresponsiveRuns.crashAfterSeconds=119"), "at least twice the flow runs' heartbeat, 60 s"),
+        (("--set", "flowRuns.env.PREFECT_FLOWS_HEARTBEAT_FREQUENCY=400"), "at least twice the flow runs' heartbeat, 400 s"),
     ],
-    ids=["no-api", "server-and-api-url", "server-without-database", "set-and-deleted", "deployment-on-unknown-queue"],
+    ids=["no-api", "server-and-api-url", "server-without-database", "set-and-deleted", "deployment-on-unknown-queue",
+         "crash-before-two-heartbeats", "crash-before-two-heartbeats-set-in-env"],
 )
 def test_contradictory_values_fail_with_a_clear_message(args, complaint) -> None:
     result = helm("template", "video-ingest", str(CHART), *args, check=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,8 +76,9 @@ README_AUTH = next(line.strip() for line in README.splitlines()
 VIDEO_INGEST = str(Path(sys.executable).with_name("video-ingest"))  # the installed console script
 
 
-def submit(ids: list[str], tmp_path: Path, *flags: str, timeout: float = 900) -> tuple[int, dict, str]:
-    """The README's submit command, from the host, with `flags` appended.
+def submit_command(ids: list[str], tmp_path: Path, *flags: str) -> dict:
+    """The README's submit command, from the host, with `flags` appended: the keyword
+    arguments that run it in a folder of its own (ids.txt there).
 
     The submitter's environment holds nothing but the API URL: every option the
     command line leaves out comes from the cluster's `ingest.*` values.
@@ -90,8 +92,13 @@ def submit(ids: list[str], tmp_path: Path, *flags: str, timeout: float = 900) ->
              .replace(" video-ingest-api-auth ", f" {RELEASE}-video-ingest-api-auth "))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "VIDEO_INGEST_"))}
     env.update(PREFECT_HOME=str(folder / "prefect-home"))
-    done = subprocess.run(login + " && " + " ".join([command, *flags]), shell=True, cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return {"args": login + " && " + " ".join([command, *flags]), "shell": True, "cwd": folder, "env": env,
+            "text": True}
+
+
+def submit(ids: list[str], tmp_path: Path, *flags: str, timeout: float = 900) -> tuple[int, dict, str]:
+    """The README's submit command (`submit_command`), run to its end."""
+    done = subprocess.run(**submit_command(ids, tmp_path, *flags), capture_output=True, timeout=timeout)
     summary = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
     return done.returncode, summary, done.stderr
 
@@ -706,6 +713,58 @@ def data_plane(release, kind_cluster, seaweedfs_image, project_image):
     wait_ready(kubectl)
     create_bucket(kubectl)
     return kubectl
+
+
+def test_submitter_killed_mid_run_its_bulk_run_is_crashed_and_its_batches_finish(release, kind_cluster, tmp_path):
+    """The submitting process SIGKILLed (a laptop closed: no Ctrl-C, no last word) while
+    its batches run: the chart's automation marks its bulk run Crashed once it has sent
+    no heartbeat for unresponsiveRuns.crashAfterSeconds; its batch runs, beating in their
+    pods for longer than that, are left alone and finish every item, each once."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from video_ingest.platform.reconcile import UNRESPONSIVE_AUTOMATION
+
+    crash_after, heartbeat = 60, 30  # the smallest the chart allows
+    ids = [f"gone-{n}#ms=20000" for n in range(8)]  # two batches of 4 items of 20 s, one at a time: 80 s each
+    release.upgrade(**{"flowRuns.heartbeatSeconds": heartbeat, "unresponsiveRuns.crashAfterSeconds": crash_after})
+    submitter = None
+    try:
+        with prefect_client() as client:
+            automations = client.read_automations_by_name(UNRESPONSIVE_AUTOMATION)
+            assert [a.trigger.within.total_seconds() for a in automations] == [crash_after]
+        submitter = subprocess.Popen(**submit_command(ids, tmp_path, "--batch-size", "4", "--max-inflight", "1"),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        assert first_item_completed("gone-"), "no item completed"
+        with prefect_client() as client:
+            (bulk,) = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["bulk-video-ingest"])),
+                                            sort=FlowRunSort.START_TIME_DESC, limit=1)
+            assert bulk.state.is_running() and bulk.parameters["first_items"][0] == ids[0], bulk.parameters
+            os.killpg(submitter.pid, signal.SIGKILL)  # the shell and the submitter under it
+            submitter.communicate(timeout=30)
+            killed_at = time.monotonic()
+            deadline = killed_at + crash_after + 120
+            while not (bulk := client.read_flow_run(bulk.id)).state.is_crashed():
+                assert time.monotonic() < deadline, f"the bulk run is still {bulk.state.name} {crash_after + 120} s on"
+                time.sleep(2)
+            crashed_after = round(time.monotonic() - killed_at)
+            assert f"No heartbeat for {crash_after} s" in bulk.state.message, bulk.state.message
+            batches = batch_runs_of(client, str(bulk.id))
+            assert len(batches) == 2 and not any(batch.state.is_crashed() for batch in batches), \
+                [(batch.name, batch.state.name) for batch in batches]
+            deadline = time.monotonic() + 300
+            while not all(client.read_flow_run(run.id).state.is_final() for run in batches):
+                assert time.monotonic() < deadline, "the orphaned batches never ended"
+                time.sleep(2)
+            ended = {run.name: client.read_flow_run(run.id).state.name for run in batches}
+        assert set(ended.values()) == {"Completed"}, ended
+        print_figures("submitter killed", items=len(ids), heartbeat_s=heartbeat, crash_after_s=crash_after,
+                      bulk_crashed_s_after_kill=crashed_after, batches_completed=len(ended))
+        assert working_attempts(kind_cluster, "gone-") == {i.split("#")[0]: 1 for i in ids}
+    finally:
+        if submitter and submitter.poll() is None:
+            os.killpg(submitter.pid, signal.SIGKILL)
+        release.upgrade(**{"flowRuns.heartbeatSeconds": None, "unresponsiveRuns.crashAfterSeconds": None})
 
 
 def test_real_videos_go_from_http_to_the_bucket_probed_checksummed_and_idempotent(release, data_plane, tmp_path):

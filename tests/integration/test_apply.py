@@ -87,3 +87,35 @@ def test_bad_config_is_refused_and_nothing_is_applied(api_env, client, tmp_path,
         raise AssertionError("the pool was created from a refused config")
     except ObjectNotFound:
         pass
+
+
+def test_unresponsive_runs_automation_is_created_updated_and_deleted_by_name(api_env, client, tmp_path, unique):
+    """Only the automation of our name is touched; the server's copy reads back as ours
+    (no drift on a second apply, so `helm test`'s drift check stays green)."""
+    from video_ingest.platform.reconcile import UNRESPONSIVE_AUTOMATION
+
+    def crash_after(seconds):
+        return write_config(tmp_path, {**config_for(unique, 7), "unresponsiveRuns": {"crashAfterSeconds": seconds}})
+
+    def ours():
+        return [(a.trigger.within.total_seconds(), a.actions[0].state.value, a.enabled)
+                for a in client.read_automations_by_name(UNRESPONSIVE_AUTOMATION)]
+
+    try:
+        created = video_ingest("apply", "--config", crash_after(600), env=api_env)
+        assert created.returncode == 0, created.stderr
+        assert f"changed: create automation {UNRESPONSIVE_AUTOMATION} (crash_after_seconds=600)" in created.stdout
+        assert ours() == [(600.0, "CRASHED", True)]
+        in_sync = video_ingest("apply", "--dry-run", "--exit-code", "--config", crash_after(600), env=api_env)
+        assert in_sync.returncode == 0, in_sync.stdout
+        updated = video_ingest("apply", "--config", crash_after(900), env=api_env)
+        assert f"update automation {UNRESPONSIVE_AUTOMATION}: crash_after_seconds 600 -> 900" in updated.stdout
+        assert ours() == [(900.0, "CRASHED", True)]
+        unmentioned = video_ingest("apply", "--config", write_config(tmp_path, config_for(unique, 7)), env=api_env)
+        assert "automation" not in unmentioned.stdout and ours() == [(900.0, "CRASHED", True)]
+        deleted = video_ingest("apply", "--config", crash_after(None), env=api_env)
+        assert f"changed: delete automation {UNRESPONSIVE_AUTOMATION}" in deleted.stdout, deleted.stderr
+        assert ours() == []
+    finally:
+        for automation in client.read_automations_by_name(UNRESPONSIVE_AUTOMATION):
+            client.delete_automation(automation.id)

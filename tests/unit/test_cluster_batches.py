@@ -12,6 +12,7 @@ from video_ingest.ingestion.cluster_batches import (
     NOT_STARTED,
     cluster_env,
     given_up,
+    heartbeat_seconds_of,
     not_started,
     pages,
     stuck_pending,
@@ -130,3 +131,11 @@ def test_poll_stops_on_the_prefect_apis_own_client_errors():
     assert not _api_unavailable(_status_error(401, b'{"exception_message": "Unauthorized"}'))
     assert not _api_unavailable(_status_error(422, b'{"detail": [{"msg": "bad"}]}'))
     assert not _api_unavailable(ValueError("a bug of ours"))
+
+
+def test_the_clusters_heartbeat_is_read_from_its_pods_env_and_a_bad_one_is_one_clear_error():
+    assert heartbeat_seconds_of({"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "45", "OTHER": "x"}) == 45
+    assert heartbeat_seconds_of({}) is None
+    for bad in ("29", "soon", "-60", ""):
+        with pytest.raises(SettingsError, match="invalid cluster setting: PREFECT_FLOWS_HEARTBEAT_FREQUENCY must be a whole number"):
+            heartbeat_seconds_of({"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": bad})

@@ -74,3 +74,31 @@ def test_bad_yaml_names_the_line(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "none.yaml")
+
+
+def test_crash_after_must_be_at_least_twice_the_flow_runs_heartbeat():
+    at_default = with_change(["unresponsiveRuns"], {"crashAfterSeconds": 359})
+    with pytest.raises(ConfigError, match="at least twice their heartbeat, 180 s"):
+        parse_config(at_default)
+    assert parse_config(with_change(["unresponsiveRuns"], {"crashAfterSeconds": 360})).unresponsive_runs
+    faster = with_change(["workPool", "jobTemplate", "env"], {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"})
+    faster["unresponsiveRuns"] = {"crashAfterSeconds": 60}
+    assert parse_config(faster).heartbeat_seconds == 30
+    faster["unresponsiveRuns"] = {"crashAfterSeconds": 59}
+    with pytest.raises(ConfigError, match="unresponsiveRuns.crashAfterSeconds"):
+        parse_config(faster)
+
+
+@pytest.mark.parametrize("value", ["29", "thirty", "-60", "60.5", ""])
+def test_flow_run_heartbeat_must_be_whole_seconds_of_at_least_thirty(value):
+    data = with_change(["workPool", "jobTemplate", "env"], {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": value})
+    with pytest.raises(ConfigError, match="PREFECT_FLOWS_HEARTBEAT_FREQUENCY must be a whole number"):
+        parse_config(data)
+
+
+def test_unresponsive_runs_may_be_null_to_remove_and_absent_to_leave_alone():
+    assert parse_config(VALID).unresponsive_runs is None
+    removed = parse_config(with_change(["unresponsiveRuns"], {"crashAfterSeconds": None}))
+    assert removed.unresponsive_runs.crash_after_seconds is None
+    with pytest.raises(ConfigError, match="unresponsiveRuns.crashAfterSeconds: Field required"):
+        parse_config(with_change(["unresponsiveRuns"], {}))

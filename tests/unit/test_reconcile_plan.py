@@ -3,7 +3,14 @@ import copy
 import pytest
 
 from video_ingest.platform.config import parse_config
-from video_ingest.platform.reconcile import ServerState, build_base_job_template, default_job_template, plan_changes
+from video_ingest.platform.reconcile import (
+    UNRESPONSIVE_AUTOMATION,
+    ServerState,
+    build_base_job_template,
+    default_job_template,
+    plan_changes,
+    unresponsive_runs_automation,
+)
 
 SCHEMAS = {"ingest-batch": {"title": "p"}, "bulk-video-ingest": {"title": "p"}}
 CONFIG = {
@@ -125,3 +132,50 @@ def test_base_job_template_carries_our_job_settings(default_template):
     assert container["securityContext"] == {"runAsNonRoot": True}
     # the default template itself is left untouched
     assert "nodeSelector" not in default_template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+
+
+def server_automation(fields: dict, automation_id: str) -> dict:
+    """An automation as read_server_state keeps it: Prefect's model of what was sent,
+    dumped with the server's own additions and its sets in another order."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    dumped = AutomationCore.model_validate({"name": UNRESPONSIVE_AUTOMATION, **fields}).model_dump(mode="json")
+    dumped["trigger"]["expect"] = list(reversed(dumped["trigger"]["expect"]))
+    dumped["trigger"]["id"] = "trigger-id"
+    dumped["tags"] = ["added-by-a-later-prefect"]
+    return {"id": automation_id, **dumped}
+
+
+def automation_changes(config: dict, automations: list[dict], default_template) -> list:
+    state = ServerState(automations=automations)
+    return [c for c in plan_changes(parse_config(config), state, default_template, SCHEMAS) if c.kind == "automation"]
+
+
+def test_unresponsive_runs_automation_is_created_once_then_matches_what_the_server_returns(default_template):
+    config = {**CONFIG, "unresponsiveRuns": {"crashAfterSeconds": 600}}
+    (create,) = automation_changes(config, [], default_template)
+    assert (create.action, str(create)) == ("create", f"create automation {UNRESPONSIVE_AUTOMATION} (crash_after_seconds=600)")
+    trigger = create.payload["fields"]["trigger"]
+    assert (trigger["posture"], trigger["within"], trigger["after"]) == ("Proactive", 600.0, ["prefect.flow-run.heartbeat"])
+    assert trigger["match_related"]["prefect.resource.name"] == ["bulk-video-ingest", "ingest-batch"]
+    assert create.payload["fields"]["actions"][0]["state"] == "CRASHED"
+    assert automation_changes(config, [server_automation(create.payload["fields"], "a1")], default_template) == []
+
+
+def test_a_new_crash_after_updates_ours_null_deletes_it_and_a_second_of_its_name_goes(default_template):
+    ours = server_automation(unresponsive_runs_automation(600), "a1")
+    twin = server_automation(unresponsive_runs_automation(600), "a2")
+    (update,) = automation_changes({**CONFIG, "unresponsiveRuns": {"crashAfterSeconds": 900}}, [ours],
+                                   default_template)
+    assert (update.action, update.payload["id"], update.fields) == ("update", "a1", (("crash_after_seconds", 600, 900),))
+    edited = {**ours, "actions": [{**ours["actions"][0], "state": "FAILED"}]}
+    (put_back,) = automation_changes({**CONFIG, "unresponsiveRuns": {"crashAfterSeconds": 600}}, [edited],
+                                     default_template)
+    assert (put_back.action, put_back.fields) == ("update", (("definition", "edited", "ours"),))
+    deletes = automation_changes({**CONFIG, "unresponsiveRuns": {"crashAfterSeconds": None}}, [ours, twin],
+                                 default_template)
+    assert [(c.action, c.payload["id"]) for c in deletes] == [("delete", "a1"), ("delete", "a2")]
+    (extra,) = automation_changes({**CONFIG, "unresponsiveRuns": {"crashAfterSeconds": 600}}, [ours, twin],
+                                  default_template)
+    assert (extra.action, extra.payload["id"]) == ("delete", "a2")
+    assert automation_changes(CONFIG, [edited], default_template) == []

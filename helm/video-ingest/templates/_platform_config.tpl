@@ -27,7 +27,8 @@ true
 
 {{/*
 The env of flow-run pods (jobTemplate.env): the ingest.* settings as
-VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
+VIDEO_INGEST_* variables, their heartbeat (flowRuns.heartbeatSeconds), plus
+flowRuns.env. Values are strings.
 */}}
 {{- define "video-ingest.flowRunEnv" -}}
 {{- $i := .Values.ingest }}
@@ -50,6 +51,7 @@ VIDEO_INGEST_* variables, plus flowRuns.env. Values are strings.
   "VIDEO_INGEST_SOURCE_SCHEMES" (join "," $i.sourceSchemes)
   "VIDEO_INGEST_PROBE_TIMEOUT" ($i.probeTimeout | toString)
   "PREFECT_CLIENT_MAX_RETRIES" (int .Values.prefect.clientMaxRetries | toString)
+  "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" (int64 .Values.flowRuns.heartbeatSeconds | toString)
   "VIDEO_INGEST_LOG_LEVEL" ($i.logLevel | toString)
   "PREFECT_LOGGING_EXTRA_LOGGERS" "video_ingest"
 }}
@@ -171,6 +173,9 @@ concurrencyLimits:
   {{- toYaml (dict "tags" $tags "global" $globals) | nindent 2 }}
 deployments:
   {{- toYaml .Values.deployments | nindent 2 }}
+unresponsiveRuns:
+  {{- $crashAfter := (include "video-ingest.limit" (.Values.unresponsiveRuns | default dict).crashAfterSeconds | fromJson).v }}
+  {{- toYaml (dict "crashAfterSeconds" $crashAfter) | nindent 2 }}
 {{- end }}
 
 {{/*

@@ -67,8 +67,9 @@ server.messaging.redis.host), and the in-chart Redis is there only for it.
 
 {{/*
 The platform config is consistent: every deployment's work queue is in
-workPool.queues (or is "default"), and no tag or global limit is both set
-and listed for deletion.
+workPool.queues (or is "default"), no tag or global limit is both set
+and listed for deletion, and unresponsive runs are crashed only after at
+least two heartbeats were missed.
 */}}
 {{- define "video-ingest.validate.platformConfig" -}}
 {{- $queueNames := list "default" }}
@@ -76,6 +77,13 @@ and listed for deletion.
 {{- range .Values.deployments }}
 {{- if and .workQueue (not (has .workQueue $queueNames)) }}
 {{- fail (printf "deployments: %s runs on queue %q, which is not in workPool.queues" .name .workQueue) }}
+{{- end }}
+{{- end }}
+{{- $crashAfter := (.Values.unresponsiveRuns | default dict).crashAfterSeconds }}
+{{- if not (kindIs "invalid" $crashAfter) }}
+{{- $heartbeat := get (include "video-ingest.flowRunEnv" . | fromYaml) "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" | int64 }}
+{{- if lt (int64 $crashAfter) (mul 2 $heartbeat) }}
+{{- fail (printf "unresponsiveRuns.crashAfterSeconds is %d: it must be at least twice the flow runs' heartbeat, %d s (flowRuns.heartbeatSeconds), or live runs would be crashed" (int64 $crashAfter) $heartbeat) }}
 {{- end }}
 {{- end }}
 {{- range .Values.concurrencyLimits.deleteTags }}

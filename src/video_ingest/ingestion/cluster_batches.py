@@ -27,7 +27,13 @@ from typing import Callable
 from video_ingest.ingestion.request import IngestRequest
 from video_ingest.ingestion.summary import ItemOutcome, OutcomeLedger, outcome_from_state
 from video_ingest.prefect_api.observer import read_task_runs_of_flow_run
-from video_ingest.settings import IngestSettings, SettingsError, settings_with_env
+from video_ingest.settings import (
+    HEARTBEAT_SETTING,
+    IngestSettings,
+    SettingsError,
+    heartbeat_seconds,
+    settings_with_env,
+)
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
@@ -68,8 +74,26 @@ def cluster_env(base_job_template: dict, job_variables: dict | None) -> dict[str
     return {str(key): str(value) for key, value in env.items()}
 
 
+def heartbeat_seconds_of(env: dict[str, str]) -> int | None:
+    """The flow-run heartbeat a cluster's pods are given (HEARTBEAT_SETTING in their env),
+    or None when it gives none. Pure."""
+    value = env.get(HEARTBEAT_SETTING)
+    if value is None:
+        return None
+    try:
+        return heartbeat_seconds(value)
+    except ValueError as exc:
+        raise SettingsError(f"invalid cluster setting: {exc}") from None
+
+
 def read_cluster_settings(settings: IngestSettings) -> IngestSettings:
     """`settings` overlaid with the cluster's ingest settings, as its flow-run pods see them."""
+    return settings_with_env(settings, read_cluster_env(settings))
+
+
+def read_cluster_env(settings: IngestSettings) -> dict[str, str]:
+    """The environment the cluster gives its flow-run pods: the batch deployment's work
+    pool's job template, with the deployment's job variables."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -82,7 +106,7 @@ def read_cluster_settings(settings: IngestSettings) -> IngestSettings:
                 " (is the chart installed, and did its apply hook finish?)"
             ) from None
         pool = client.read_work_pool(deployment.work_pool_name)
-    return settings_with_env(settings, cluster_env(pool.base_job_template, deployment.job_variables))
+    return cluster_env(pool.base_job_template, deployment.job_variables)
 
 
 def stuck_pending(flow_run, now: datetime, limit: float = STUCK_PENDING_SECONDS) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from video_ingest.ingestion.handlers import build_handler, item_problem
 from video_ingest.ingestion.manifest import Manifest, ManifestError, VideoItem
@@ -78,25 +79,45 @@ def run(
             # A server of our own has none of a platform's limits: it gets the items'
             # global limit, as wide as a batch's threads (batches run one at a time here).
             ensure_global_limit(settings.slot_limit, settings.max_workers)
+        heartbeat = None
         if on_cluster:
-            from video_ingest.ingestion.cluster_batches import read_cluster_settings
+            from video_ingest.ingestion.cluster_batches import heartbeat_seconds_of, read_cluster_env
+            from video_ingest.settings import settings_with_env
 
-            read_cluster_settings(settings)  # a missing deployment is one clear line, before anything starts
+            # A missing deployment or a bad cluster setting is one clear line, before anything starts.
+            cluster = read_cluster_env(settings)
+            settings_with_env(settings, cluster)
+            # The bulk run sends heartbeats as often as the cluster's flow runs do: the
+            # automation that crashes silent runs (unresponsiveRuns) is sized for them.
+            heartbeat = heartbeat_seconds_of(cluster)
         bulk_flow = flows.bulk_flow_for(request, on_outcome)
         if on_start:
             bulk_flow = bulk_flow.with_options(
                 on_running=[lambda flow, flow_run, state: on_start(str(flow_run.id), flow_run.name)]
             )
         ids = request.ids
-        state = bulk_flow(
-            item_count=len(ids), first_items=ids[:FIRST_ITEMS_SHOWN], options=request.options.chosen(),
-            on_cluster=on_cluster, return_state=True,
-        )
+        with heartbeats_every(heartbeat):
+            state = bulk_flow(
+                item_count=len(ids), first_items=ids[:FIRST_ITEMS_SHOWN], options=request.options.chosen(),
+                on_cluster=on_cluster, return_state=True,
+            )
         data = state.result(raise_on_failure=False)
         if not isinstance(data, dict) or "summary" not in data:
             raise RuntimeError(f"bulk-video-ingest ended {state.name}: {state.message}")
         summary = BatchSummary.from_record(data["summary"])
         return RunResult(summary, str(state.state_details.flow_run_id), api_url)
+
+
+@contextmanager
+def heartbeats_every(seconds: int | None) -> Iterator[None]:
+    """Flow runs started inside send a heartbeat every `seconds` (None: Prefect's setting as it is)."""
+    if seconds is None:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: seconds}):
+        yield
 
 
 def submit_detached(request: IngestRequest, settings: IngestSettings, deployment: str) -> str:

@@ -21,10 +21,13 @@ concurrencyLimits:
     partner-api: {limit: 10, slotDecayPerSecond: 2.0}
 deployments:
   - {name: ingest-batch, flow: ingest-batch, workQueue: default}
+unresponsiveRuns:                # a Running run of our flows silent this long is Crashed
+  crashAfterSeconds: 600         # null deletes the automation that does it
 ```
 
 Limits the file does not mention are left alone (other teams may own them);
-write `null` to remove one.
+write `null` to remove one. Without `unresponsiveRuns`, the automation is left as
+it is.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from video_ingest.settings import HEARTBEAT_SETTING, PREFECT_DEFAULT_HEARTBEAT_SECONDS, heartbeat_seconds
 
 FLOW_ENTRYPOINTS = {
     "ingest-batch": "video_ingest.ingestion.flows:ingest_batch",
@@ -164,12 +169,26 @@ class DeploymentConfig(_Strict):
         return self.description or FLOW_DESCRIPTIONS[self.flow]
 
 
+class UnresponsiveRunsConfig(_Strict):
+    """A Running flow run of ours that has sent no heartbeat for `crash_after_seconds` is
+    marked Crashed (a Prefect automation); None removes the automation."""
+
+    crash_after_seconds: int | None = Field(ge=60, alias="crashAfterSeconds")
+
+
 class PlatformConfig(_Strict):
     work_pool: WorkPoolConfig = Field(alias="workPool")
     concurrency_limits: ConcurrencyLimitsConfig = Field(
         default_factory=ConcurrencyLimitsConfig, alias="concurrencyLimits"
     )
     deployments: list[DeploymentConfig] = Field(default_factory=list)
+    unresponsive_runs: UnresponsiveRunsConfig | None = Field(None, alias="unresponsiveRuns")
+
+    @property
+    def heartbeat_seconds(self) -> int:
+        """Seconds between the flow-run pods' heartbeats: their env's setting, else Prefect's default."""
+        value = self.work_pool.job_template.env.get(HEARTBEAT_SETTING)
+        return heartbeat_seconds(value) if value is not None else PREFECT_DEFAULT_HEARTBEAT_SECONDS
 
     @field_validator("deployments")
     @classmethod
@@ -180,7 +199,25 @@ class PlatformConfig(_Strict):
             raise ValueError(f"deployments must be unique per flow and name: {dupes}")
         return deployments
 
+    @field_validator("work_pool")
+    @classmethod
+    def _heartbeat_setting(cls, pool: WorkPoolConfig) -> WorkPoolConfig:
+        value = pool.job_template.env.get(HEARTBEAT_SETTING)
+        if value is not None:
+            try:
+                heartbeat_seconds(value)
+            except ValueError as exc:
+                raise ValueError(f"jobTemplate.env.{exc}") from None
+        return pool
+
     def check_references(self) -> None:
+        crash_after = self.unresponsive_runs.crash_after_seconds if self.unresponsive_runs else None
+        if crash_after is not None and crash_after < 2 * self.heartbeat_seconds:
+            raise ConfigError(
+                f"unresponsiveRuns.crashAfterSeconds: {crash_after} would crash live flow runs: it must be at least"
+                f" twice their heartbeat, {self.heartbeat_seconds} s"
+                f" (jobTemplate.env.{HEARTBEAT_SETTING}, Prefect's default {PREFECT_DEFAULT_HEARTBEAT_SECONDS} s)"
+            )
         queue_names = {queue.name for queue in self.work_pool.queues} | {"default"}
         for deployment in self.deployments:
             if deployment.work_queue and deployment.work_queue not in queue_names:

@@ -2,11 +2,12 @@
 
 Three steps, the middle one pure:
 
-1. `read_server_state` reads what exists (pool, queues, limits, deployments);
+1. `read_server_state` reads what exists (pool, queues, limits, deployments, the
+   automation that crashes unresponsive runs);
 2. `plan_changes` compares it with the config and lists the changes, each one
    printable ("update work pool video-ingest: concurrency_limit 4 -> 7");
 3. `execute` sends them, in order: pool, queues, tag limits, global limits,
-   deployments.
+   deployments, automation.
 
 The config is validated completely before step 1, so a bad file changes nothing.
 A second run plans no changes.
@@ -18,16 +19,29 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from video_ingest.platform.config import ConfigError, DeploymentConfig, JobTemplateConfig, PlatformConfig
+from video_ingest.platform.config import (
+    FLOW_ENTRYPOINTS,
+    ConfigError,
+    DeploymentConfig,
+    JobTemplateConfig,
+    PlatformConfig,
+)
 from video_ingest.settings import IngestSettings
 
 FLOW_RUN_COMPONENT_LABEL = {"app.kubernetes.io/component": "flow-run"}
 LIMIT_PAGE = 200
 
 
+# The automation that marks a silent Running flow run of ours Crashed. It is ours by
+# this name: apply creates, updates and deletes only the automation called so.
+UNRESPONSIVE_AUTOMATION = "video-ingest: crash unresponsive flow runs"
+# What we compare between the server's automation and ours (not its name or ID).
+AUTOMATION_FIELDS = ("description", "enabled", "trigger", "actions", "actions_on_trigger", "actions_on_resolve")
+
+
 @dataclass(frozen=True)
 class Change:
-    kind: str  # "work pool", "work queue", "tag limit", "global limit", "deployment"
+    kind: str  # "work pool", "work queue", "tag limit", "global limit", "deployment", "automation"
     name: str
     action: str  # "create", "update", "delete"
     fields: tuple[tuple[str, Any, Any], ...] = ()
@@ -55,9 +69,77 @@ class ServerState:
     tag_limits: dict[str, dict] = field(default_factory=dict)
     global_limits: dict[str, dict] = field(default_factory=dict)
     deployments: dict[str, dict] = field(default_factory=dict)
+    # every automation named UNRESPONSIVE_AUTOMATION: {"id": .., **automation_fields(..)}
+    automations: list[dict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- pure: desired state
+
+
+def unresponsive_runs_automation(crash_after_seconds: int) -> dict:
+    """The automation that crashes a Running flow run of our flows (bulk and batch) after
+    `crash_after_seconds` without a heartbeat, in the JSON form of Prefect's
+    AutomationCore. Prefect's flow engine sends a heartbeat event every
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds while a run is Running; a run that ends
+    sends its final state instead. Silence means its process is gone (killed, its laptop
+    asleep, its node lost) and nothing else would ever end the run. Pure."""
+    ended = [f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")]
+    return {
+        "description": (
+            f"Marks a Running run of {', '.join(sorted(FLOW_ENTRYPOINTS))} Crashed when it has sent no heartbeat"
+            f" for {crash_after_seconds} s: the process running it is gone. Kept by video-ingest apply"
+            " (unresponsiveRuns in the platform config)."
+        ),
+        "enabled": True,
+        "trigger": {
+            "type": "event",
+            "posture": "Proactive",
+            "after": ["prefect.flow-run.heartbeat"],
+            "expect": sorted(["prefect.flow-run.heartbeat", *ended]),
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "match_related": {"prefect.resource.role": "flow", "prefect.resource.name": sorted(FLOW_ENTRYPOINTS)},
+            "for_each": ["prefect.resource.id"],
+            "threshold": 1,
+            "within": float(crash_after_seconds),
+        },
+        "actions": [{
+            "type": "change-flow-run-state",
+            "state": "CRASHED",
+            "name": None,
+            "force": False,
+            "message": (
+                f"No heartbeat for {crash_after_seconds} s: the process running this flow run is gone"
+                " (killed, its machine asleep or lost). Runs it had started go on."
+            ),
+        }],
+        "actions_on_trigger": [],
+        "actions_on_resolve": [],
+    }
+
+
+def canonical(value: Any) -> Any:
+    """`value` with every list of strings sorted, so that two automations read back
+    from JSON compare equal whatever order their sets were written in. Pure."""
+    if isinstance(value, dict):
+        return {key: canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [canonical(item) for item in value]
+        return sorted(items) if all(isinstance(item, str) for item in items) else items
+    return value
+
+
+def covers(have: Any, want: Any) -> bool:
+    """Whether `have` says everything `want` says: the same values at every key of `want`
+    (lists of strings in any order); keys only `have` has (defaults a later Prefect
+    adds) do not count. Pure."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(key in have and covers(have[key], item) for key, item in want.items())
+    if isinstance(want, list):
+        if not isinstance(have, list) or len(have) != len(want):
+            return False
+        have, want = canonical(have), canonical(want)
+        return all(covers(h, w) for h, w in zip(have, want))
+    return have == want
 
 
 def build_base_job_template(default: dict, job: JobTemplateConfig) -> dict:
@@ -228,6 +310,30 @@ def plan_changes(
         if diffs:
             changes.append(Change("deployment", key, "update", tuple(diffs),
                                   payload={"flow": deployment.flow, "name": deployment.name, **want}))
+    changes += _plan_automation(config, actual.automations)
+    return changes
+
+
+def _plan_automation(config: PlatformConfig, have: list[dict]) -> list[Change]:
+    """Create, update or delete the automation named UNRESPONSIVE_AUTOMATION (only it);
+    a second one of that name is deleted. Pure."""
+    if config.unresponsive_runs is None:
+        return []
+    seconds = config.unresponsive_runs.crash_after_seconds
+    if seconds is None:
+        return [Change("automation", UNRESPONSIVE_AUTOMATION, "delete", payload={"id": a["id"]}) for a in have]
+    want = unresponsive_runs_automation(seconds)
+    if not have:
+        return [Change("automation", UNRESPONSIVE_AUTOMATION, "create", (("crash_after_seconds", None, seconds),),
+                       payload={"fields": want})]
+    first, *extra = have
+    changes = [Change("automation", UNRESPONSIVE_AUTOMATION, "delete", payload={"id": a["id"]}) for a in extra]
+    if not covers(first, want):
+        within = (first.get("trigger") or {}).get("within")
+        old = int(within) if isinstance(within, (int, float)) else None
+        diff = (("crash_after_seconds", old, seconds),) if old != seconds else (("definition", "edited", "ours"),)
+        changes.append(Change("automation", UNRESPONSIVE_AUTOMATION, "update", diff,
+                              payload={"id": first["id"], "fields": want}))
     return changes
 
 
@@ -318,6 +424,11 @@ def read_server_state(client, config: PlatformConfig) -> ServerState:
             "parameter_openapi_schema": found.parameter_openapi_schema,
             "pull_steps": found.pull_steps or [],
         }
+    if config.unresponsive_runs is not None:
+        for automation in client.read_automations_by_name(UNRESPONSIVE_AUTOMATION):
+            fields = automation.model_dump(mode="json", include=set(AUTOMATION_FIELDS))
+            fields["trigger"].pop("id", None)
+            state.automations.append({"id": str(automation.id), **fields})
     return state
 
 
@@ -373,6 +484,16 @@ def _execute_one(client, config: PlatformConfig, change: Change) -> None:
         client.update_global_concurrency_limit(p["name"], GlobalConcurrencyLimitUpdate(**fields))
     elif change.kind == "deployment":
         _upsert_deployment(client, p)
+    elif change.kind == "automation" and change.action == "delete":
+        client.delete_automation(p["id"])
+    elif change.kind == "automation":
+        from prefect.events.schemas.automations import AutomationCore
+
+        automation = AutomationCore.model_validate({"name": change.name, **p["fields"]})
+        if change.action == "create":
+            client.create_automation(automation)
+        else:
+            client.update_automation(p["id"], automation)
     else:  # pragma: no cover - plan_changes only makes the kinds above
         raise ValueError(f"unknown change {change}")
 

@@ -170,10 +170,3 @@ def prefect_client():
     return _Scoped()
 
 
-def batch_runs_of(client, parent_flow_run_id: str) -> list:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-    return client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id])),
-        limit=200,
-    )

@@ -40,7 +40,6 @@ from kind_release import (
     JobPodWatch,
     Release,
     auth_string,
-    batch_runs_of,
     prefect_client,
     wait_for_api,
 )
@@ -48,6 +47,7 @@ from reachability import can_connect
 
 from video_ingest.prefect_api.observer import (
     POOL_SLOT_STATES,
+    batch_runs_of,
     every_final,
     intervals_in_states,
     max_concurrent,
@@ -175,17 +175,22 @@ def first_item_completed(prefix: str, timeout: float = 300) -> bool:
     return completed_items(prefix, 1, timeout)
 
 
-def bulk_run_id(stderr: str) -> str:
-    """The bulk flow run's ID, read back from the server (newest bulk-video-ingest run)."""
+def newest_bulk_run(client):
+    """The bulk-video-ingest flow run that started last, as the server has it."""
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
+    (newest,) = client.read_flow_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=["bulk-video-ingest"])),
+        sort=FlowRunSort.START_TIME_DESC, limit=1,
+    )
+    return newest
+
+
+def bulk_run_id(stderr: str) -> str:
+    """The bulk flow run's ID, read back from the server (newest bulk-video-ingest run)."""
     with prefect_client() as client:
-        (newest,) = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=["bulk-video-ingest"])),
-            sort=FlowRunSort.START_TIME_DESC, limit=1,
-        )
-        return str(newest.id)
+        return str(newest_bulk_run(client).id)
 
 
 @pytest.fixture(scope="module")
@@ -720,9 +725,6 @@ def test_submitter_killed_mid_run_its_bulk_run_is_crashed_and_its_batches_finish
     its batches run: the chart's automation marks its bulk run Crashed once it has sent
     no heartbeat for unresponsiveRuns.crashAfterSeconds; its batch runs, beating in their
     pods for longer than that, are left alone and finish every item, each once."""
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-    from prefect.client.schemas.sorting import FlowRunSort
-
     from video_ingest.platform.reconcile import UNRESPONSIVE_AUTOMATION
 
     crash_after, heartbeat = 60, 30  # the smallest the chart allows
@@ -737,8 +739,7 @@ def test_submitter_killed_mid_run_its_bulk_run_is_crashed_and_its_batches_finish
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         assert first_item_completed("gone-"), "no item completed"
         with prefect_client() as client:
-            (bulk,) = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["bulk-video-ingest"])),
-                                            sort=FlowRunSort.START_TIME_DESC, limit=1)
+            bulk = newest_bulk_run(client)
             assert bulk.state.is_running() and bulk.parameters["first_items"][0] == ids[0], bulk.parameters
             os.killpg(submitter.pid, signal.SIGKILL)  # the shell and the submitter under it
             submitter.communicate(timeout=30)

@@ -1,11 +1,11 @@
 """The bulk flow splits IDs into batches, each its own ingest-batch flow run."""
 
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from video_ingest.ingestion.manifest import VideoItem
 from video_ingest.ingestion.request import IngestRequest
 from video_ingest.ingestion.submission import run
+from video_ingest.prefect_api.observer import batch_runs_of
 from video_ingest.settings import load_settings
 
 
@@ -18,9 +18,7 @@ def test_bulk_run_makes_one_child_flow_run_per_batch(prefect_server, client, uni
         result = run(IngestRequest.of(items), settings)
 
     assert result.summary.to_json() == {"total": 13, "succeeded": 12, "failed": 1, "failed_ids": [f"{unique}-x#fail"]}
-    children = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[result.flow_run_id]))
-    )
+    children = batch_runs_of(client, result.flow_run_id)
     states = sorted(child.state.type.value for child in children)
     assert states == ["COMPLETED", "COMPLETED", "FAILED"]  # batches of 5, 5 and 3; the last holds x#fail
     parent = client.read_flow_run(result.flow_run_id)

@@ -10,7 +10,7 @@ import time
 
 from conftest import batch_pool_with_worker, start_cli, start_run, video_ingest, write_ids
 
-from video_ingest.prefect_api.observer import read_task_runs_named
+from video_ingest.prefect_api.observer import batch_runs_of, read_task_runs_named
 from video_ingest.prefect_api.ui_links import run_links
 
 
@@ -34,7 +34,6 @@ def interrupt_once_an_item_is_done(process, client, prefix: str) -> str:
 def test_ctrl_c_on_run_exits_130_marks_its_runs_crashed_frees_every_slot_and_a_rerun_does_only_the_rest(
         api_env, client, tmp_path, unique):
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     limit_name = f"{unique}-items"
     client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=limit_name, limit=4))
@@ -48,8 +47,7 @@ def test_ctrl_c_on_run_exits_130_marks_its_runs_crashed_frees_every_slot_and_a_r
         err = interrupt_once_an_item_is_done(run, client, unique)
         bulk_id = bulk_run_id(err)
         assert client.read_flow_run(bulk_id).state.type.value == "CRASHED"
-        batches = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[bulk_id])))
+        batches = batch_runs_of(client, bulk_id)
         assert batches and all(batch.state.is_final() for batch in batches), [b.state for b in batches]
         assert "CRASHED" in {batch.state.type.value for batch in batches}
         assert client.read_global_concurrency_limit_by_name(limit_name).active_slots == 0

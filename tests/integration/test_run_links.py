@@ -8,9 +8,9 @@ import json
 
 from conftest import batch_pool_with_worker, video_ingest, write_ids
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
 from video_ingest.platform.reconcile import parameter_schemas
+from video_ingest.prefect_api.observer import batch_runs_of
 from video_ingest.prefect_api.ui_links import run_links
 
 
@@ -33,8 +33,7 @@ def test_submit_prints_the_ui_page_of_its_bulk_run_and_keeps_json_on_stdout(
     assert links[0].startswith(f"{ui}/runs/flow-run/"), links
     bulk = client.read_flow_run(links[0].rsplit("/", 1)[1])
     assert client.read_flow(bulk.flow_id).name == "bulk-video-ingest"
-    batches = client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[bulk.id])))
+    batches = batch_runs_of(client, bulk.id)
     assert [batch.parameters["items"] for batch in batches] == [ids], "the link is not the run that ran our items"
 
 

@@ -13,6 +13,8 @@ import time
 
 from conftest import batch_pool_with_worker, start_cli, write_ids
 
+from video_ingest.prefect_api.observer import batch_runs_of
+
 CRASH_AFTER = 60  # the smallest the config allows: twice the smallest heartbeat Prefect allows
 HEARTBEAT = "30"
 
@@ -28,13 +30,6 @@ def bulk_run_of(client, first_id: str, timeout: float = 120):
                 return run
         time.sleep(1)
     raise AssertionError(f"no bulk run of {first_id} started Running in {timeout} s")
-
-
-def batches_of(client, bulk_id) -> list:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
-    return client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(
-        any_=[bulk_id])))
 
 
 def wait_until(condition, timeout: float, what: str):
@@ -67,7 +62,7 @@ def test_a_killed_submitters_bulk_run_is_crashed_and_live_runs_are_left_alone(ap
             alive_bulk = bulk_run_of(client, alive_ids[0])
             gone = start_cli("submit", "--ids-file", str(write_ids(tmp_path / "gone.txt", gone_ids)), *flags, env=env)
             gone_bulk = bulk_run_of(client, gone_ids[0])
-            (gone_batch,) = wait_until(lambda: [b for b in batches_of(client, gone_bulk.id) if b.state.is_running()],
+            (gone_batch,) = wait_until(lambda: [b for b in batch_runs_of(client, gone_bulk.id) if b.state.is_running()],
                                        120, "the killed submitter's batch running")
             gone.send_signal(signal.SIGKILL)
             gone.communicate(timeout=30)

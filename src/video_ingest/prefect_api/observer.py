@@ -86,6 +86,16 @@ def intervals_in_states(states, types: frozenset[str], now: datetime) -> list[tu
 POOL_SLOT_STATES = frozenset({"PENDING", "RUNNING"})
 
 
+def batch_runs_of(client, bulk_run_id) -> list:
+    """The flow runs a bulk run started (its child runs: the batches), up to 200."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[bulk_run_id])),
+        limit=200,
+    )
+
+
 def read_task_runs_of_flow_run(client, flow_run_id) -> list:
     """Every task run the server recorded for one flow run."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
